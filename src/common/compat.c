@@ -1,5 +1,4 @@
 /* compat.c - error filling and aborting allocators (see compat.h). */
-#include "config.h"
 #include "compat.h"
 
 #include <stdarg.h>

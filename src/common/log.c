@@ -1,6 +1,5 @@
 /* log.c - level-filtered, one-line-per-event logging to stderr, syslog or
  * journald.  Never allocates: a line is formatted into a stack buffer. */
-#include "config.h"
 #include "log.h"
 
 #include <stdarg.h>
@@ -164,7 +163,7 @@ log_timestamp(char *buf, size_t size)
 	gettimeofday(&tv, NULL);
 	gmtime_r(&tv.tv_sec, &tm);
 	strftime(tmp, sizeof(tmp), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf, size, "%s.%03ldZ", tmp, (long)(tv.tv_usec / 1000));
+	snprintf(buf, size, "%s.%03dZ", tmp, (int)(tv.tv_usec / 1000) % 1000);
 }
 
 static void

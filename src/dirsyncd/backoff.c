@@ -1,5 +1,4 @@
 /* backoff.c - capped exponential backoff with equal jitter (backoff.h). */
-#include "config.h"
 #include "backoff.h"
 
 #include <event2/util.h>

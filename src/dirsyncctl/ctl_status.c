@@ -1,0 +1,227 @@
+/* ctl_status.c - `dirsyncctl status`, `health` and `raw`: ask the daemon's
+ * status socket and render the XML reply for people (or print it). */
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ctl.h"
+#include "ctl_client.h"
+#include "status_proto.h"
+#include "xmlin.h"
+
+/* Fetch one reply; prints the reason and returns NULL on failure. */
+static char *
+ctl_status_fetch(const struct ctl_globals *g, const char *command, size_t *len)
+{
+	struct ds_error err = { "" };
+	char *reply = ctl_client_exchange(g->socket_path, command, g->timeout_ms,
+	    len, &err);
+
+	if (reply == NULL)
+		fprintf(stderr, "dirsyncctl: %s\n", err.msg);
+	return reply;
+}
+
+/* Parse a reply and check it is a protocol document this build reads. */
+static struct xmlin_doc *
+ctl_status_parse(const char *reply, size_t len, const struct xmlin_node **root)
+{
+	struct ds_error err = { "" };
+	struct xmlin_doc *doc = xmlin_parse(reply, len, &err);
+	const char *proto;
+
+	if (doc == NULL) {
+		fprintf(stderr, "dirsyncctl: bad reply from dirsyncd: %s\n", err.msg);
+		return NULL;
+	}
+	*root = xmlin_root(doc);
+	proto = xmlin_attr(doc, *root, "protocol");
+	if (strcmp(xmlin_name(*root), "dirsync") != 0 || proto == NULL ||
+	    atoi(proto) != STATUS_PROTO_VERSION) {
+		fprintf(stderr,
+		    "dirsyncctl: dirsyncd speaks status protocol %s, this dirsyncctl speaks %d\n",
+		    proto ? proto : "(unknown)", STATUS_PROTO_VERSION);
+		xmlin_free(doc);
+		return NULL;
+	}
+	return doc;
+}
+
+/* Print an <error> reply if that is what came back; returns 1 if so. */
+static int
+ctl_status_print_error(const struct xmlin_doc *doc, const struct xmlin_node *root)
+{
+	const struct xmlin_node *e = xmlin_child(root, "error");
+
+	if (e == NULL)
+		return 0;
+	fprintf(stderr, "dirsyncctl: dirsyncd: %s (%s)\n", xmlin_text(doc, e),
+	    xmlin_attr(doc, e, "code"));
+	return 1;
+}
+
+static const char *
+ctl_attr(const struct xmlin_doc *doc, const struct xmlin_node *n, const char *a)
+{
+	const char *v = n ? xmlin_attr(doc, n, a) : NULL;
+	return v ? v : "-";
+}
+
+static void
+ctl_status_uptime(char *buf, size_t size, long long s)
+{
+	if (s >= 86400)
+		snprintf(buf, size, "%lldd %lldh", s / 86400, s % 86400 / 3600);
+	else if (s >= 3600)
+		snprintf(buf, size, "%lldh %lldm", s / 3600, s % 3600 / 60);
+	else if (s >= 60)
+		snprintf(buf, size, "%lldm %llds", s / 60, s % 60);
+	else
+		snprintf(buf, size, "%llds", s);
+}
+
+static void
+ctl_status_render(const struct xmlin_doc *doc, const struct xmlin_node *root)
+{
+	const struct xmlin_node *daemon = xmlin_child(root, "daemon");
+	const struct xmlin_node *config = xmlin_child(root, "config");
+	const struct xmlin_node *schema = xmlin_child(root, "schema");
+	const struct xmlin_node *err;
+	char up[32];
+
+	ctl_status_uptime(up, sizeof(up), atoll(ctl_attr(doc, daemon, "uptime")));
+	printf("dirsyncd %s, pid %s, up %s (since %s)\n",
+	    ctl_attr(doc, daemon, "version"), ctl_attr(doc, daemon, "pid"), up,
+	    ctl_attr(doc, daemon, "started"));
+	printf("  %-11s %s (generation %s, loaded %s)\n", "config",
+	    ctl_attr(doc, config, "path"), ctl_attr(doc, config, "generation"),
+	    ctl_attr(doc, config, "loaded"));
+	printf("  %-11s %s, version %s of %s\n", "schema",
+	    ctl_attr(doc, schema, "state"), ctl_attr(doc, schema, "version"),
+	    ctl_attr(doc, schema, "binary-version"));
+	if (schema && (err = xmlin_child(schema, "last-error")) != NULL)
+		printf("  %-11s last error: %s\n", "", xmlin_text(doc, err));
+	for (const struct xmlin_node *c = xmlin_first_child(root); c;
+	     c = xmlin_next(c)) {
+		if (strcmp(xmlin_name(c), "connection") != 0)
+			continue;
+		printf("  %-11s %s, %s (since %s, %s failed attempts)\n",
+		    ctl_attr(doc, c, "name"), ctl_attr(doc, c, "state"),
+		    ctl_attr(doc, c, "server"), ctl_attr(doc, c, "since"),
+		    ctl_attr(doc, c, "retries"));
+		if ((err = xmlin_child(c, "last-error")) != NULL)
+			printf("  %-11s last error at %s: %s\n", "",
+			    ctl_attr(doc, err, "at"), xmlin_text(doc, err));
+	}
+}
+
+static int
+ctl_status_exec(int argc, char **argv, const struct ctl_globals *g)
+{
+	const struct xmlin_node *root;
+	struct xmlin_doc *doc;
+	bool xml = false;
+	size_t len;
+	char *reply;
+	int rc = CTL_EXIT_OK;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--xml") == 0) {
+			xml = true;
+		} else {
+			fprintf(stderr, "dirsyncctl status: unknown option '%s'\n", argv[i]);
+			return CTL_EXIT_USAGE;
+		}
+	}
+	reply = ctl_status_fetch(g, STATUS_CMD_STATUS, &len);
+	if (reply == NULL)
+		return CTL_EXIT_FAIL;
+	if (xml) {
+		fwrite(reply, 1, len, stdout);
+		free(reply);
+		return CTL_EXIT_OK;
+	}
+	doc = ctl_status_parse(reply, len, &root);
+	free(reply);
+	if (doc == NULL)
+		return CTL_EXIT_FAIL;
+	if (ctl_status_print_error(doc, root))
+		rc = CTL_EXIT_FAIL;
+	else
+		ctl_status_render(doc, root);
+	xmlin_free(doc);
+	return rc;
+}
+
+static int
+ctl_health_exec(int argc, char **argv, const struct ctl_globals *g)
+{
+	const struct xmlin_node *root, *h;
+	struct xmlin_doc *doc;
+	size_t len;
+	char *reply;
+	int rc = CTL_EXIT_FAIL;
+
+	(void)argv;
+	if (argc > 1) {
+		fprintf(stderr, "dirsyncctl health: takes no arguments\n");
+		return CTL_EXIT_USAGE;
+	}
+	reply = ctl_status_fetch(g, STATUS_CMD_HEALTH, &len);
+	if (reply == NULL)
+		return CTL_EXIT_FAIL;
+	doc = ctl_status_parse(reply, len, &root);
+	free(reply);
+	if (doc == NULL)
+		return CTL_EXIT_FAIL;
+	if (!ctl_status_print_error(doc, root) &&
+	    (h = xmlin_child(root, "health")) != NULL) {
+		bool ok = strcmp(ctl_attr(doc, h, "ok"), "true") == 0;
+
+		printf("%s: %s\n", ok ? "healthy" : "unhealthy", xmlin_text(doc, h));
+		rc = ok ? CTL_EXIT_OK : CTL_EXIT_FAIL;
+	}
+	xmlin_free(doc);
+	return rc;
+}
+
+static int
+ctl_raw_exec(int argc, char **argv, const struct ctl_globals *g)
+{
+	size_t len;
+	char *reply;
+
+	if (argc != 2) {
+		fprintf(stderr, "dirsyncctl raw: needs exactly one LINE argument\n");
+		return CTL_EXIT_USAGE;
+	}
+	reply = ctl_status_fetch(g, argv[1], &len);
+	if (reply == NULL)
+		return CTL_EXIT_FAIL;
+	fwrite(reply, 1, len, stdout);
+	free(reply);
+	return CTL_EXIT_OK;
+}
+
+const struct ctl_cmd ctl_cmd_status = {
+	.name = "status",
+	.usage = "[--xml]",
+	.help = "show the daemon's state; --xml prints the raw document",
+	.exec = ctl_status_exec,
+};
+
+const struct ctl_cmd ctl_cmd_health = {
+	.name = "health",
+	.usage = "",
+	.help = "one line; exit 0 when connections are ready and the schema current",
+	.exec = ctl_health_exec,
+};
+
+const struct ctl_cmd ctl_cmd_raw = {
+	.name = "raw",
+	.usage = "LINE",
+	.help = "send LINE to the status socket and print the reply as is",
+	.exec = ctl_raw_exec,
+};
