@@ -480,8 +480,13 @@ config_parse_line(struct config_parser *p, char *line, unsigned lineno)
 		char *close = strchr(s, ']');
 		char *name;
 
+		/* After a bad header, skip its keys quietly: they were
+		 * not meant for the previous section, and one error per
+		 * header is enough. */
 		if (close == NULL || close[1] != '\0') {
 			config_error(p, lineno, "malformed section header '%s'", s);
+			p->section[0] = '\0';
+			p->section_line = lineno;
 			return;
 		}
 		*close = '\0';
@@ -489,7 +494,7 @@ config_parse_line(struct config_parser *p, char *line, unsigned lineno)
 		if (!config_section_known(name)) {
 			config_error(p, lineno, "unknown section [%s]", name);
 			p->section[0] = '\0';
-			p->section_line = 0;
+			p->section_line = lineno;
 			return;
 		}
 		snprintf(p->section, sizeof(p->section), "%s", name);
@@ -570,6 +575,10 @@ config_finish(struct config_parser *p)
 		if (opt->def == NULL && !p->seen[i])
 			config_error(p, last_line, "missing required option %s.%s (%s)",
 			    opt->section, opt->name, opt->help);
+		else if (opt->def == NULL && opt->type == CONFIG_STRING &&
+		    **(char **)((char *)cfg + opt->offset) == '\0')
+			config_error(p, p->seen[i], "%s.%s: needs a value (%s)",
+			    opt->section, opt->name, opt->help);
 		if (opt->type != CONFIG_SECRET_FILE)
 			continue;
 		path = (char **)((char *)cfg + opt->offset);
@@ -583,9 +592,11 @@ config_finish(struct config_parser *p)
 			    opt->name, err.msg);
 	}
 	if (cfg->retry_backoff_max_ms < cfg->retry_backoff_min_ms)
-		config_error(p, last_line,
+		config_error(p, config_seen_line(p, "retry", "backoff_max"),
 		    "retry.backoff_max is shorter than retry.backoff_min");
-	if (cfg->ldap_bind_password[0] && cfg->ldap_bind_dn[0] == '\0')
+	/* The path, not the contents: the secret is NULL when it could not
+	 * be read, and "" when config_load_public() skipped it. */
+	if (cfg->ldap_bind_password_file[0] && cfg->ldap_bind_dn[0] == '\0')
 		config_error(p, config_seen_line(p, "ldap", "bind_password_file"),
 		    "ldap.bind_password_file is set but ldap.bind_dn is empty");
 	if (cfg->ldap_sasl_mech == CONFIG_SASL_EXTERNAL &&
@@ -612,9 +623,9 @@ config_parse_text(const char *name, const char *text, bool skip_secrets,
 
 		if (next != NULL)
 			*next++ = '\0';
+		else if (*line == '\0')
+			break;  /* the text ended with a newline */
 		lineno++;
-		if (next == NULL && *line == '\0')
-			break;
 		config_parse_line(&p, line, lineno);
 		line = next;
 	}

@@ -102,10 +102,14 @@ log_append_escaped(char *buf, size_t size, size_t *len, const char *src)
 			tmp[1] = '\0';
 		}
 		n = strlen(tmp);
+		/* When it does not fit, fill the buffer with what does: the
+		 * line stays a prefix and later appends find no room. */
 		if (*len + n >= size)
-			return;
+			n = size - 1 - *len;
 		memcpy(buf + *len, tmp, n);
 		*len += n;
+		if (*len == size - 1)
+			break;
 	}
 	buf[*len] = '\0';
 }

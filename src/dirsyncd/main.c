@@ -129,6 +129,7 @@ main(int argc, char **argv)
 	struct config *cfg;
 	struct daemon d;
 	struct ds_error err = { "" };
+	char *abs_path = NULL;
 	int rc;
 
 	log_init("dirsyncd");
@@ -136,16 +137,20 @@ main(int argc, char **argv)
 	if (rc >= 0)
 		return rc;
 
+	/* Reload happens after chdir("/"), so remember where the file is. */
+	if (opts.config_path[0] != '/' &&
+	    (abs_path = realpath(opts.config_path, NULL)) != NULL)
+		opts.config_path = abs_path;
 	cfg = config_load(opts.config_path, &diag);
 	for (size_t i = 0; i < diag.count; i++)
 		fprintf(stderr, "%s\n", diag.msgs[i]);
 	config_diag_free(&diag);
-	if (cfg == NULL)
-		return 1;
-	if (opts.check_only) {
-		printf("%s: configuration OK\n", opts.config_path);
+	if (cfg == NULL || opts.check_only) {
+		if (cfg != NULL)
+			printf("%s: configuration OK\n", opts.config_path);
 		config_free(cfg);
-		return 0;
+		free(abs_path);
+		return cfg != NULL ? 0 : 1;
 	}
 
 	log_set_target((enum log_target)cfg->log_target);
@@ -157,11 +162,13 @@ main(int argc, char **argv)
 	if (daemon_init(&d, cfg, &err) < 0) {
 		log_error("cannot start: %s", err.msg);
 		daemon_cleanup(&d);
+		free(abs_path);
 		return 1;
 	}
 	rc = daemon_run(&d);
 	daemon_cleanup(&d);
 	if (opts.pid_file != NULL)
 		unlink(opts.pid_file);
+	free(abs_path);
 	return rc;
 }

@@ -71,6 +71,7 @@ struct pgconn {
 	unsigned retries;
 	unsigned retry_ms;
 	bool err_repeat;          /* this failure repeats the previous one */
+	char server_said[256];    /* a FATAL the server sent while idle */
 	char last_error[512];
 	time_t last_error_at;
 };
@@ -107,9 +108,11 @@ pgconn_oneline(char *dst, size_t size, const char *src)
 			gap = n > 0;
 			continue;
 		}
-		if (n + 2 >= size)
+		bool sp = gap && dst[n - 1] != ' ';
+
+		if (n + sp + 1 >= size)
 			break;
-		if (gap && dst[n - 1] != ' ')
+		if (sp)
 			dst[n++] = ' ';
 		gap = false;
 		dst[n++] = *src;
@@ -193,7 +196,7 @@ pgconn_set_state(struct pgconn *pg, enum pgconn_state state)
 		    pg->server, pg->retries + 1);
 		break;
 	case PGCONN_READY:
-		log_obj_info(PGCONN_OBJ, "state=ready server=%s version=%s "
+		log_obj_info(PGCONN_OBJ, "state=ready server=%s version=\"%s\" "
 		    "failed_attempts=%u", pg->server,
 		    PQparameterStatus(pg->conn, "server_version") ?
 		    PQparameterStatus(pg->conn, "server_version") : "?",
@@ -270,6 +273,7 @@ pgconn_close(struct pgconn *pg)
 	event_del(pg->ev_kick);
 	PQfinish(pg->conn);
 	pg->conn = NULL;
+	pg->server_said[0] = '\0';
 	pg->gen++;
 	PQclear(pg->res_last);
 	PQclear(pg->res_fail);
@@ -322,15 +326,27 @@ static void pgconn_on_connect_io(evutil_socket_t fd, short what, void *arg);
 static void pgconn_on_read(evutil_socket_t fd, short what, void *arg);
 static void pgconn_on_write(evutil_socket_t fd, short what, void *arg);
 
+static char *pgconn_format_error(const PGresult *r, const char *sql);
+
 /* Routine notices ("relation already exists, skipping") go to debug, a
- * server WARNING to warning; left alone, libpq would print to stderr. */
+ * server WARNING to warning; left alone, libpq would print to stderr.
+ * libpq also hands over here the FATAL a server sends to an idle session
+ * before closing it (shutdown, idle timeout): keep it for the drop. */
 static void
 pgconn_on_notice(void *arg, const PGresult *res)
 {
+	struct pgconn *pg = arg;
 	const char *sev = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
 	const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
 	enum log_level level = LOG_LEVEL_DEBUG;
 
+	if (sev != NULL && (strcmp(sev, "FATAL") == 0 ||
+	    strcmp(sev, "PANIC") == 0)) {
+		char *text = pgconn_format_error(res, "");
+
+		snprintf(pg->server_said, sizeof(pg->server_said), "%s", text);
+		free(text);
+	}
 	if (sev != NULL && strcmp(sev, "WARNING") == 0)
 		level = LOG_LEVEL_WARNING;
 	log_at(level, PGCONN_OBJ, "server_notice severity=%s msg=\"%s\"",
@@ -548,7 +564,7 @@ pgconn_format_error(const PGresult *r, const char *sql)
 		fprintf(f, " HINT: %s", hint);
 	if (state != NULL)
 		fprintf(f, " (SQLSTATE %s)", state);
-	if (pos != NULL)
+	if (pos != NULL && strchr(sql, '\n') != NULL)
 		fprintf(f, " at line %d of the statement",
 		    pgconn_line_of(sql, strtol(pos, NULL, 10)));
 	if (fclose(f) != 0 || buf == NULL) {
@@ -681,6 +697,22 @@ pgconn_dispatch(struct pgconn *pg)
 	}
 }
 
+/* The connection broke.  A server that closes on purpose says why first
+ * (FATAL 57P01 on shutdown, 57P05 idle timeout): that beats libpq's
+ * "server closed the connection unexpectedly". */
+static void
+pgconn_drop_broken(struct pgconn *pg)
+{
+	char *why = NULL;
+
+	if (pg->res_fail != NULL && pg->inflight != NULL)
+		why = pgconn_format_error(pg->res_fail, pg->inflight->sql);
+	else if (pg->server_said[0] != '\0')
+		why = ds_strdup(pg->server_said);
+	pgconn_drop(pg, why != NULL ? why : PQerrorMessage(pg->conn));
+	free(why);
+}
+
 /* Take every complete result libpq has buffered, without blocking. */
 static void
 pgconn_collect(struct pgconn *pg)
@@ -706,7 +738,7 @@ pgconn_collect(struct pgconn *pg)
 			pgconn_dispatch(pg);
 	}
 	if (pg->gen == gen && PQstatus(pg->conn) == CONNECTION_BAD)
-		pgconn_drop(pg, PQerrorMessage(pg->conn));
+		pgconn_drop_broken(pg);
 }
 
 static void
@@ -726,16 +758,19 @@ pgconn_drain_notifies(struct pgconn *pg)
 static void
 pgconn_handle_readable(struct pgconn *pg)
 {
-	if (!PQconsumeInput(pg->conn)) {
-		pgconn_drop(pg, PQerrorMessage(pg->conn));
-		return;
-	}
+	unsigned gen = pg->gen;
+	bool broken = !PQconsumeInput(pg->conn);
+
 	pgconn_drain_notifies(pg);
 	/* libpq: while output is pending, read-ready means consume, then
 	 * flush again (the server may be waiting for us to read). */
-	if (pg->flushing && pgconn_flush(pg) < 0)
+	if (!broken && pg->flushing && pgconn_flush(pg) < 0)
 		return;
+	/* Even when broken: what arrived before the close is still parsed
+	 * (libpq keeps the input buffer), and collect drops the conn. */
 	pgconn_collect(pg);
+	if (broken && pg->gen == gen)
+		pgconn_drop_broken(pg);
 }
 
 static void

@@ -1,0 +1,1291 @@
+/* ldapconn.c - the daemon's one asynchronous LDAP connection (ldapconn.h):
+ * it opens the socket itself, hands it to libldap with ldap_init_fd() and
+ * drives every request from libevent.  It must never wait on the server
+ * (the TLS handshake in ldap_install_tls() is the one bounded exception),
+ * and it is the only file that includes ldap.h.
+ *
+ * Unbinding a handle whose peer has gone writes to a dead socket: the
+ * process must ignore SIGPIPE (the daemon's main does, like every daemon). */
+#include "config.h"
+#include "ldapconn.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <ldap.h>
+#include <openldap.h> /* ldap_init_fd(), LDAP_PROTO_*: public since 2.4 */
+
+#include "backoff.h"
+#include "log.h"
+
+#define LDAPCONN_LOG "conn=ldap"
+/* Used when the setting is 0: libldap treats a zero network timeout as
+ * "give up at once", which would make every TLS handshake fail. */
+#define LDAPCONN_DEFAULT_TIMEOUT_MS 10000
+/* Messages handled per wake-up before yielding to the loop, so a large
+ * search cannot starve PostgreSQL or the status socket. */
+#define LDAPCONN_BATCH 256
+
+/* Root DSE values (RFC 4512 §5.1) that tell the mirror what it may use. */
+#define OID_SYNCREPL "1.3.6.1.4.1.4203.1.9.1.1"   /* RFC 4533 */
+#define OID_AD_DIRSYNC "1.2.840.113556.1.4.841"   /* MS-ADTS 3.1.1.3.4.1.3 */
+#define OID_PAGED "1.2.840.113556.1.4.319"        /* RFC 2696 */
+#define OID_AD_CAPABILITY "1.2.840.113556.1.4.800" /* LDAP_CAP_ACTIVE_DIRECTORY */
+
+enum ldapconn_op_kind {
+	LDAPCONN_OP_STARTTLS, /* RFC 4511 §4.14 extended operation */
+	LDAPCONN_OP_BIND,     /* simple, anonymous or SASL EXTERNAL */
+	LDAPCONN_OP_ROOTDSE,  /* base-scope search of "" */
+	LDAPCONN_OP_SEARCH,   /* a caller's ldapconn_search() */
+};
+
+/* One outstanding request, found again by its message id. */
+struct ldapconn_op {
+	struct ldapconn_op *next;
+	int msgid;
+	enum ldapconn_op_kind kind;
+	ldapconn_entry_cb entry_cb;
+	ldapconn_done_cb done_cb;
+	void *arg;
+};
+
+struct ldapconn_attr {
+	char *name;   /* attribute description; one block with the values */
+	char **vals;  /* NUL-terminated copies pointing into name's block */
+	size_t nvals;
+};
+
+struct ldapconn_entry {
+	char *dn;
+	struct ldapconn_attr *attrs;
+	size_t nattrs;
+};
+
+/* Our own copy of struct ldapconn_settings. */
+struct ldapconn_config {
+	char **uris;
+	size_t uri_count;
+	char *bind_dn;
+	char *bind_password;
+	bool sasl_external;
+	bool starttls;
+	char *tls_ca_file;
+	bool tls_verify;
+	unsigned timeout_ms;
+	unsigned backoff_min_ms;
+	unsigned backoff_max_ms;
+};
+
+struct ldapconn {
+	struct event_base *base;
+	struct ldapconn_config cfg;
+	ldapconn_state_cb state_cb;
+	void *arg;
+
+	enum ldapconn_state state;
+	time_t since;
+	struct backoff backoff;
+	unsigned retry_ms;        /* delay of the current BACKOFF */
+	unsigned retries;         /* failed attempts since the last READY */
+	unsigned logged_states;   /* states logged at info since last READY */
+	struct ds_error *uri_err; /* last failure per URI, to log changes only */
+
+	/* The current attempt. */
+	size_t uri_index;
+	char server[256];         /* URI in use or last tried */
+	const char *step;         /* what is in progress, for error texts */
+	int proto;                /* LDAP_PROTO_TCP or LDAP_PROTO_IPC */
+	bool ldaps;
+	bool tls;                 /* ldaps:// or StartTLS */
+	struct addrinfo *ai_list;
+	struct addrinfo *ai_next; /* next address to try */
+	struct addrinfo unix_ai;  /* ldapi://: the one "resolved" address */
+	struct sockaddr_un unix_addr;
+	int fd;                   /* ours until ldap_init_fd() took it */
+	LDAP *ld;
+	bool broken;              /* a send failed; the read handler cleans up */
+	struct event *ev_read;    /* persistent, once ld exists */
+	struct event *ev_write;   /* one-shot: connect done, or flush a request */
+	struct event *ev_timer;   /* step timeout, or the backoff delay */
+	struct ldapconn_op *ops;
+
+	struct ldapconn_server_info info;
+	struct ldapconn_server_info next_info; /* filled while reading the DSE */
+	bool have_info;
+
+	char last_error[512];
+	time_t last_error_at;
+
+	int depth;                /* > 0 while our code is on the stack */
+	bool doomed;              /* ldapconn_free() called while depth > 0 */
+};
+
+static const char *const ldapconn_state_names[] = {
+	[LDAPCONN_IDLE] = "idle",
+	[LDAPCONN_CONNECTING] = "connecting",
+	[LDAPCONN_BINDING] = "binding",
+	[LDAPCONN_READY] = "ready",
+	[LDAPCONN_BACKOFF] = "backoff",
+};
+
+static void ldapconn_attempt(struct ldapconn *lc, size_t index);
+static void ldapconn_fail(struct ldapconn *lc, const char *fmt, ...)
+    DS_PRINTF(2, 3);
+static void ldapconn_destroy(struct ldapconn *lc);
+
+/* ---- configuration copies --------------------------------------------- */
+
+static char *
+ldapconn_strdup0(const char *s)
+{
+	return ds_strdup(s != NULL ? s : "");
+}
+
+static void
+ldapconn_config_copy(struct ldapconn_config *dst,
+    const struct ldapconn_settings *src)
+{
+	dst->uri_count = src->uri_count;
+	dst->uris = ds_calloc(src->uri_count + 1, sizeof(char *));
+	for (size_t i = 0; i < src->uri_count; i++)
+		dst->uris[i] = ds_strdup(src->uris[i]);
+	dst->bind_dn = ldapconn_strdup0(src->bind_dn);
+	dst->bind_password = ldapconn_strdup0(src->bind_password);
+	dst->sasl_external = src->sasl_external;
+	dst->starttls = src->starttls;
+	dst->tls_ca_file = ldapconn_strdup0(src->tls_ca_file);
+	dst->tls_verify = src->tls_verify;
+	dst->timeout_ms = src->network_timeout_ms ? src->network_timeout_ms
+	                                          : LDAPCONN_DEFAULT_TIMEOUT_MS;
+	dst->backoff_min_ms = src->backoff_min_ms;
+	dst->backoff_max_ms = src->backoff_max_ms;
+}
+
+static void
+ldapconn_config_clear(struct ldapconn_config *cfg)
+{
+	for (size_t i = 0; i < cfg->uri_count; i++)
+		free(cfg->uris[i]);
+	free(cfg->uris);
+	free(cfg->bind_dn);
+	explicit_bzero(cfg->bind_password, strlen(cfg->bind_password));
+	free(cfg->bind_password);
+	free(cfg->tls_ca_file);
+	memset(cfg, 0, sizeof(*cfg));
+}
+
+/* ---- state and errors --------------------------------------------------- */
+
+/* The one place the state changes.  Each state is logged at info the first
+ * time it is entered after start or READY; the same state entered again
+ * while retrying is logged at debug, so a dead server costs one info line
+ * and one warning, not a line per retry. */
+static void
+ldapconn_set_state(struct ldapconn *lc, enum ldapconn_state state)
+{
+	unsigned bit = 1u << state;
+	enum log_level level = LOG_LEVEL_DEBUG;
+
+	if (state == lc->state)
+		return;
+	if (state == LDAPCONN_READY || (lc->logged_states & bit) == 0)
+		level = LOG_LEVEL_INFO;
+	lc->logged_states = state == LDAPCONN_READY ? 0 : lc->logged_states | bit;
+	lc->state = state;
+	lc->since = time(NULL);
+	if (state == LDAPCONN_READY)
+		log_at(level, LDAPCONN_LOG, "state=ready uri=%s vendor=\"%s\"",
+		    lc->server, lc->info.vendor);
+	else if (state == LDAPCONN_BACKOFF)
+		log_at(level, LDAPCONN_LOG,
+		    "state=backoff retry_in_ms=%u retries=%u", lc->retry_ms,
+		    lc->retries);
+	else
+		log_at(level, LDAPCONN_LOG, "state=%s uri=%s",
+		    ldapconn_state_names[state], lc->server);
+	if (lc->state_cb != NULL)
+		lc->state_cb(lc, state, lc->arg);
+}
+
+/* "Invalid credentials (49): <server's diagnostic message>" */
+static void
+ldapconn_describe(char *buf, size_t size, int rc, const char *diag)
+{
+	if (diag != NULL && *diag != '\0')
+		snprintf(buf, size, "%s (%d): %s", ldap_err2string(rc), rc, diag);
+	else
+		snprintf(buf, size, "%s (%d)", ldap_err2string(rc), rc);
+}
+
+/* Same, with the handle's diagnostic message (the TLS library's text
+ * after a failed handshake, the server's after a failed operation). */
+static void
+ldapconn_describe_ld(struct ldapconn *lc, int rc, char *buf, size_t size)
+{
+	char *diag = NULL;
+
+	if (lc->ld != NULL)
+		ldap_get_option(lc->ld, LDAP_OPT_DIAGNOSTIC_MESSAGE, &diag);
+	ldapconn_describe(buf, size, rc, diag);
+	ldap_memfree(diag);
+}
+
+/* Record "<uri>: <what>" as the last error; warn only when it differs from
+ * this URI's previous failure. */
+static void
+ldapconn_record_error(struct ldapconn *lc, const char *what)
+{
+	struct ds_error none, *prev = &none;
+	enum log_level level = LOG_LEVEL_WARNING;
+
+	snprintf(none.msg, sizeof(none.msg), "%s", lc->last_error);
+	if (lc->uri_index < lc->cfg.uri_count)
+		prev = &lc->uri_err[lc->uri_index];
+	snprintf(lc->last_error, sizeof(lc->last_error), "%s: %s", lc->server,
+	    what);
+	lc->last_error_at = time(NULL);
+	if (strcmp(prev->msg, lc->last_error) == 0)
+		level = LOG_LEVEL_DEBUG;
+	else
+		snprintf(prev->msg, sizeof(prev->msg), "%s", lc->last_error);
+	log_at(level, LDAPCONN_LOG, "error=\"%s\"", lc->last_error);
+}
+
+/* ---- operations table ---------------------------------------------------- */
+
+static void
+ldapconn_op_add(struct ldapconn *lc, int msgid, enum ldapconn_op_kind kind,
+    ldapconn_entry_cb entry_cb, ldapconn_done_cb done_cb, void *arg)
+{
+	struct ldapconn_op *op = ds_calloc(1, sizeof(*op));
+
+	op->msgid = msgid;
+	op->kind = kind;
+	op->entry_cb = entry_cb;
+	op->done_cb = done_cb;
+	op->arg = arg;
+	op->next = lc->ops;
+	lc->ops = op;
+}
+
+static struct ldapconn_op *
+ldapconn_op_find(struct ldapconn *lc, int msgid)
+{
+	for (struct ldapconn_op *op = lc->ops; op != NULL; op = op->next)
+		if (op->msgid == msgid)
+			return op;
+	return NULL;
+}
+
+static void
+ldapconn_op_unlink(struct ldapconn *lc, struct ldapconn_op *op)
+{
+	for (struct ldapconn_op **pp = &lc->ops; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == op) {
+			*pp = op->next;
+			return;
+		}
+}
+
+/* ---- tearing down ------------------------------------------------------- */
+
+static void
+ldapconn_drop_socket(struct ldapconn *lc)
+{
+	/* Events go first: the descriptor must not be closed under them. */
+	if (lc->ev_read != NULL)
+		event_free(lc->ev_read);
+	if (lc->ev_write != NULL)
+		event_free(lc->ev_write);
+	lc->ev_read = lc->ev_write = NULL;
+	if (lc->ld != NULL) {
+		/* Only sends the UnbindRequest (RFC 4511 §4.3) and closes the
+		 * descriptor ldap_init_fd() took over; never waits. */
+		ldap_unbind_ext(lc->ld, NULL, NULL);
+		lc->ld = NULL;
+	} else if (lc->fd >= 0) {
+		close(lc->fd);
+	}
+	lc->fd = -1;
+}
+
+/* Close the attempt or connection; every caller's pending operation gets
+ * its done callback (exactly once) with LDAP_SERVER_DOWN and why. */
+static void
+ldapconn_close(struct ldapconn *lc, const char *why)
+{
+	struct ldapconn_op *op;
+
+	ldapconn_drop_socket(lc);
+	if (lc->ai_list != NULL)
+		freeaddrinfo(lc->ai_list);
+	lc->ai_list = lc->ai_next = NULL;
+	lc->broken = false;
+	evtimer_del(lc->ev_timer);
+	/* Pop one at a time: a callback may call ldapconn_free(), which only
+	 * marks us doomed while we are on the stack. */
+	while ((op = lc->ops) != NULL) {
+		lc->ops = op->next;
+		if (op->done_cb != NULL)
+			op->done_cb(LDAP_SERVER_DOWN, why, op->arg);
+		free(op);
+	}
+}
+
+static void
+ldapconn_arm_timer(struct ldapconn *lc, unsigned ms)
+{
+	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+
+	evtimer_add(lc->ev_timer, &tv);
+}
+
+/* Every URI failed: wait, then start again from the first. */
+static void
+ldapconn_all_failed(struct ldapconn *lc)
+{
+	lc->retry_ms = backoff_next_ms_random(&lc->backoff);
+	ldapconn_arm_timer(lc, lc->retry_ms);
+	ldapconn_set_state(lc, LDAPCONN_BACKOFF);
+}
+
+/* The current attempt failed: record why, then try the next URI. */
+static void
+ldapconn_fail(struct ldapconn *lc, const char *fmt, ...)
+{
+	char what[400];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	lc->retries++;
+	ldapconn_record_error(lc, what);
+	ldapconn_close(lc, "connection lost");
+	if (lc->doomed)
+		return;
+	if (lc->uri_index + 1 < lc->cfg.uri_count)
+		ldapconn_attempt(lc, lc->uri_index + 1);
+	else
+		ldapconn_all_failed(lc);
+}
+
+/* A READY connection dropped: fail its operations and reconnect, first
+ * URI first.  Fail-back from a later URI to a recovered earlier one while
+ * READY is not done (yet): we stay where we are until this drop. */
+static void
+ldapconn_lost(struct ldapconn *lc, const char *what)
+{
+	ldapconn_record_error(lc, what);
+	ldapconn_close(lc, "connection lost");
+	if (!lc->doomed)
+		ldapconn_attempt(lc, 0);
+}
+
+/* libldap reported the connection unusable (read error, EOF, failed send). */
+static void
+ldapconn_broken(struct ldapconn *lc)
+{
+	int rc = LDAP_SERVER_DOWN;
+	char text[300];
+
+	if (lc->ld != NULL)
+		ldap_get_option(lc->ld, LDAP_OPT_RESULT_CODE, &rc);
+	ldapconn_describe(text, sizeof(text), rc, NULL);
+	if (lc->state == LDAPCONN_READY) {
+		char what[400];
+
+		snprintf(what, sizeof(what), "connection lost: %s", text);
+		ldapconn_lost(lc, what);
+	} else {
+		ldapconn_fail(lc, "%s: %s", lc->step, text);
+	}
+}
+
+/* ---- reading results ----------------------------------------------------- */
+
+static int
+ldapconn_attr_fill(struct ldapconn_attr *a, const struct berval *name,
+    const struct berval *vals)
+{
+	size_t n, total = name->bv_len + 1;
+	char *p;
+
+	for (n = 0; vals != NULL && vals[n].bv_val != NULL; n++)
+		total += vals[n].bv_len + 1;
+	a->name = malloc(total);
+	a->vals = malloc((n + 1) * sizeof(char *));
+	if (a->name == NULL || a->vals == NULL)
+		return -1;
+	memcpy(a->name, name->bv_val, name->bv_len);
+	a->name[name->bv_len] = '\0';
+	p = a->name + name->bv_len + 1;
+	for (size_t i = 0; i < n; i++) {
+		memcpy(p, vals[i].bv_val, vals[i].bv_len);
+		p[vals[i].bv_len] = '\0';
+		a->vals[i] = p;
+		p += vals[i].bv_len + 1;
+	}
+	a->vals[n] = NULL;
+	a->nvals = n;
+	return 0;
+}
+
+static void
+ldapconn_entry_free(struct ldapconn_entry *e)
+{
+	if (e == NULL)
+		return;
+	for (size_t i = 0; i < e->nattrs; i++) {
+		free(e->attrs[i].name);
+		free(e->attrs[i].vals);
+	}
+	free(e->attrs);
+	free(e->dn);
+	free(e);
+}
+
+/* Copy a SearchResultEntry out of the message in one pass: the _ber
+ * variants walk the attributes once, where ldap_get_values_len() per
+ * attribute would rescan the entry each time.  NULL if undecodable or out
+ * of memory (entries are input-sized, so no aborting allocator). */
+static struct ldapconn_entry *
+ldapconn_entry_new(LDAP *ld, LDAPMessage *msg)
+{
+	struct ldapconn_entry *e;
+	BerElement *ber = NULL;
+	struct berval dn, attr, *vals = NULL;
+	size_t cap = 0;
+	int rc;
+
+	if (ldap_get_dn_ber(ld, msg, &ber, &dn) != LDAP_SUCCESS)
+		return NULL;
+	e = calloc(1, sizeof(*e));
+	if (e == NULL || (e->dn = strndup(dn.bv_val, dn.bv_len)) == NULL)
+		goto fail;
+	while ((rc = ldap_get_attribute_ber(ld, msg, ber, &attr, &vals)) ==
+	    LDAP_SUCCESS && attr.bv_val != NULL) {
+		if (e->nattrs == cap) {
+			struct ldapconn_attr *na;
+
+			cap = cap ? cap * 2 : 16;
+			na = realloc(e->attrs, cap * sizeof(*na));
+			if (na == NULL)
+				goto fail;
+			e->attrs = na;
+		}
+		memset(&e->attrs[e->nattrs], 0, sizeof(e->attrs[0]));
+		e->nattrs++;
+		if (ldapconn_attr_fill(&e->attrs[e->nattrs - 1], &attr, vals) < 0)
+			goto fail;
+		ber_memfree(vals);
+		vals = NULL;
+	}
+	if (rc != LDAP_SUCCESS)
+		goto fail;
+	ber_free(ber, 0);
+	return e;
+fail:
+	ber_memfree(vals);
+	ber_free(ber, 0);
+	ldapconn_entry_free(e);
+	return NULL;
+}
+
+static const struct ldapconn_attr *
+ldapconn_entry_attr(const struct ldapconn_entry *e, const char *name)
+{
+	/* Attribute descriptions compare case-insensitively (RFC 4512 §2.5). */
+	for (size_t i = 0; i < e->nattrs; i++)
+		if (strcasecmp(e->attrs[i].name, name) == 0)
+			return &e->attrs[i];
+	return NULL;
+}
+
+static bool
+ldapconn_entry_has(const struct ldapconn_entry *e, const char *name,
+    const char *value)
+{
+	const struct ldapconn_attr *a = ldapconn_entry_attr(e, name);
+
+	for (size_t i = 0; a != NULL && i < a->nvals; i++)
+		if (strcasecmp(a->vals[i], value) == 0)
+			return true;
+	return false;
+}
+
+static const char *
+ldapconn_entry_first(const struct ldapconn_entry *e, const char *name)
+{
+	const struct ldapconn_attr *a = ldapconn_entry_attr(e, name);
+
+	return a != NULL && a->nvals > 0 ? a->vals[0] : NULL;
+}
+
+static void
+ldapconn_read_rootdse(struct ldapconn *lc, const struct ldapconn_entry *e)
+{
+	struct ldapconn_server_info *si = &lc->next_info;
+	const char *name = ldapconn_entry_first(e, "vendorName");
+	const char *version = ldapconn_entry_first(e, "vendorVersion");
+	const char *nc = ldapconn_entry_first(e, "defaultNamingContext");
+
+	/* RFC 3045 vendorName is optional; OpenLDAP and AD omit it, but say
+	 * who they are in other root DSE values. */
+	if (name == NULL && ldapconn_entry_has(e, "objectClass", "OpenLDAProotDSE"))
+		name = "OpenLDAP";
+	else if (name == NULL &&
+	    ldapconn_entry_has(e, "supportedCapabilities", OID_AD_CAPABILITY))
+		name = "Active Directory";
+	snprintf(si->vendor, sizeof(si->vendor), "%s%s%s", name ? name : "",
+	    name && version ? " " : "", name && version ? version : "");
+	si->syncrepl = ldapconn_entry_has(e, "supportedControl", OID_SYNCREPL);
+	si->ad_dirsync = ldapconn_entry_has(e, "supportedControl",
+	    OID_AD_DIRSYNC);
+	si->paged_results = ldapconn_entry_has(e, "supportedControl", OID_PAGED);
+	if (nc == NULL)
+		nc = ldapconn_entry_first(e, "namingContexts");
+	snprintf(si->naming_context, sizeof(si->naming_context), "%s",
+	    nc ? nc : "");
+}
+
+static void
+ldapconn_on_entry(struct ldapconn *lc, struct ldapconn_op *op,
+    LDAPMessage *msg)
+{
+	struct ldapconn_entry *e = ldapconn_entry_new(lc->ld, msg);
+
+	if (e == NULL) {
+		log_obj_warning(LDAPCONN_LOG,
+		    "entry skipped msgid=%d error=\"cannot decode or out of memory\"",
+		    op->msgid);
+		return;
+	}
+	if (op->kind == LDAPCONN_OP_ROOTDSE)
+		ldapconn_read_rootdse(lc, e);
+	else if (op->kind == LDAPCONN_OP_SEARCH && op->entry_cb != NULL)
+		op->entry_cb(e, op->arg);
+	ldapconn_entry_free(e);
+}
+
+/* ---- the handshake: StartTLS, bind, root DSE ----------------------------- */
+
+/* After sending: libldap may already hold the answer (its TLS layer reads
+ * whole records, more than the message it was asked for), and the kernel
+ * will never report those bytes readable again - so run ldap_result()
+ * once from the loop without waiting for EV_READ.  A request the socket
+ * could not take whole stays queued in libldap with LDAP_BUSY (request.c,
+ * ldap_int_flush_request) and is written by a later ldap_result() that
+ * finds the socket writable: wait for that once. */
+static void
+ldapconn_kick(struct ldapconn *lc)
+{
+	int rc = LDAP_SUCCESS;
+
+	event_active(lc->ev_read, EV_READ, 0);
+	ldap_get_option(lc->ld, LDAP_OPT_RESULT_CODE, &rc);
+	if (rc == LDAP_BUSY)
+		event_add(lc->ev_write, NULL);
+}
+
+/* Track a handshake request just sent, bounded by the network timeout. */
+static void
+ldapconn_handshake_sent(struct ldapconn *lc, int rc, int msgid,
+    enum ldapconn_op_kind kind)
+{
+	char text[300];
+
+	if (rc != LDAP_SUCCESS) {
+		ldapconn_describe_ld(lc, rc, text, sizeof(text));
+		ldapconn_fail(lc, "%s: %s", lc->step, text);
+		return;
+	}
+	ldapconn_op_add(lc, msgid, kind, NULL, NULL, NULL);
+	ldapconn_arm_timer(lc, lc->cfg.timeout_ms);
+	ldapconn_kick(lc);
+}
+
+static void
+ldapconn_send_rootdse(struct ldapconn *lc)
+{
+	static const char *const attrs[] = { "vendorName", "vendorVersion",
+		"supportedControl", "namingContexts", "defaultNamingContext",
+		"supportedExtension", "supportedCapabilities", "objectClass", NULL };
+	int msgid = -1, rc;
+
+	lc->step = "rootdse";
+	memset(&lc->next_info, 0, sizeof(lc->next_info));
+	rc = ldap_search_ext(lc->ld, "", LDAP_SCOPE_BASE, "(objectClass=*)",
+	    (char **)attrs, 0, NULL, NULL, NULL, LDAP_NO_LIMIT, &msgid);
+	ldapconn_handshake_sent(lc, rc, msgid, LDAPCONN_OP_ROOTDSE);
+}
+
+static void
+ldapconn_send_bind(struct ldapconn *lc)
+{
+	struct berval cred = { 0, (char *)"" };
+	const char *dn = lc->cfg.bind_dn;
+	int msgid = -1, rc;
+
+	lc->step = "bind";
+	ldapconn_set_state(lc, LDAPCONN_BINDING);
+	if (lc->cfg.sasl_external) {
+		/* RFC 4422 appendix A: the initial response is the authzid;
+		 * an empty one (present, or slapd answers saslBindInProgress
+		 * and waits for it) means the identity the transport
+		 * established - ldapi peer credentials or a TLS client
+		 * certificate.  bind_dn is not used. */
+		rc = ldap_sasl_bind(lc->ld, NULL, "EXTERNAL", &cred, NULL, NULL,
+		    &msgid);
+	} else {
+		/* An empty DN binds anonymously (RFC 4513 §5.1.1); a DN with an
+		 * empty password is an unauthenticated bind the server will
+		 * normally refuse (§5.1.2), which says so more clearly than we
+		 * could. */
+		if (*dn != '\0') {
+			cred.bv_val = lc->cfg.bind_password;
+			cred.bv_len = strlen(cred.bv_val);
+		}
+		rc = ldap_sasl_bind(lc->ld, dn, LDAP_SASL_SIMPLE, &cred, NULL,
+		    NULL, &msgid);
+	}
+	ldapconn_handshake_sent(lc, rc, msgid, LDAPCONN_OP_BIND);
+}
+
+/* The TLS handshake: synchronous inside libldap, bounded by
+ * LDAP_OPT_NETWORK_TIMEOUT (tls2.c ldap_int_tls_start polls the socket
+ * with what is left of it).  libldap leaves the socket in blocking mode
+ * afterwards, which would let a half-received record block the loop in
+ * ldap_result(): make it non-blocking again. */
+static int
+ldapconn_install_tls(struct ldapconn *lc)
+{
+	char text[300];
+	int fd = -1, rc;
+
+	lc->step = "tls";
+	rc = ldap_install_tls(lc->ld);
+	if (ldap_get_option(lc->ld, LDAP_OPT_DESC, &fd) == LDAP_OPT_SUCCESS &&
+	    fd >= 0)
+		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	if (rc == LDAP_SUCCESS)
+		return 0;
+	ldapconn_describe_ld(lc, rc, text, sizeof(text));
+	ldapconn_fail(lc, "tls: %s", text);
+	return -1;
+}
+
+static void
+ldapconn_send_starttls(struct ldapconn *lc)
+{
+	int msgid = -1, rc;
+
+	lc->step = "starttls";
+	rc = ldap_extended_operation(lc->ld, LDAP_EXOP_START_TLS, NULL, NULL,
+	    NULL, &msgid);
+	ldapconn_handshake_sent(lc, rc, msgid, LDAPCONN_OP_STARTTLS);
+}
+
+static void
+ldapconn_ready(struct ldapconn *lc)
+{
+	evtimer_del(lc->ev_timer);
+	lc->info = lc->next_info;
+	lc->have_info = true;
+	lc->retries = 0;
+	backoff_reset(&lc->backoff);
+	for (size_t i = 0; i < lc->cfg.uri_count; i++)
+		lc->uri_err[i].msg[0] = '\0';
+	ldapconn_set_state(lc, LDAPCONN_READY);
+}
+
+/* A handshake request finished with rc and the server's diagnostic. */
+static void
+ldapconn_on_handshake_done(struct ldapconn *lc, enum ldapconn_op_kind kind,
+    int rc, const char *diag)
+{
+	char text[300];
+
+	evtimer_del(lc->ev_timer);
+	ldapconn_describe(text, sizeof(text), rc, diag);
+	if (kind == LDAPCONN_OP_ROOTDSE) {
+		/* Servers may hide the root DSE from some identities; the
+		 * connection is still usable, the mirror just learns less. */
+		if (rc != LDAP_SUCCESS)
+			log_obj_warning(LDAPCONN_LOG,
+			    "root DSE unreadable uri=%s error=\"%s\"", lc->server,
+			    text);
+		ldapconn_ready(lc);
+	} else if (rc != LDAP_SUCCESS) {
+		ldapconn_fail(lc, "%s: %s", lc->step, text);
+	} else if (kind == LDAPCONN_OP_STARTTLS) {
+		if (ldapconn_install_tls(lc) == 0)
+			ldapconn_send_bind(lc);
+	} else {
+		ldapconn_send_rootdse(lc);
+	}
+}
+
+/* A final response (not an entry or reference) for op. */
+static void
+ldapconn_on_result(struct ldapconn *lc, struct ldapconn_op *op,
+    LDAPMessage *msg)
+{
+	char *diag = NULL;
+	char text[DS_ERRLEN];
+	int rc = LDAP_OTHER, prc;
+
+	prc = ldap_parse_result(lc->ld, msg, &rc, NULL, &diag, NULL, NULL, 0);
+	if (prc != LDAP_SUCCESS)
+		rc = prc;
+	ldapconn_op_unlink(lc, op);
+	if (op->kind == LDAPCONN_OP_SEARCH) {
+		ldapconn_describe(text, sizeof(text), rc, diag);
+		if (op->done_cb != NULL)
+			op->done_cb(rc, text, op->arg);
+	} else {
+		ldapconn_on_handshake_done(lc, op->kind, rc, diag);
+	}
+	ldap_memfree(diag);
+	free(op);
+}
+
+/* RFC 4511 §4.4: message id 0 is an unsolicited notification; the only
+ * one defined, Notice of Disconnection, means the server is closing. */
+static void
+ldapconn_on_unsolicited(struct ldapconn *lc, LDAPMessage *msg)
+{
+	char *diag = NULL;
+	char text[300], what[400];
+	int rc = LDAP_UNAVAILABLE;
+
+	ldap_parse_result(lc->ld, msg, &rc, NULL, &diag, NULL, NULL, 0);
+	ldapconn_describe(text, sizeof(text), rc, diag);
+	ldap_memfree(diag);
+	if (lc->state == LDAPCONN_READY) {
+		snprintf(what, sizeof(what), "notice of disconnection: %s", text);
+		ldapconn_lost(lc, what);
+	} else {
+		ldapconn_fail(lc, "%s: notice of disconnection: %s", lc->step,
+		    text);
+	}
+}
+
+static void
+ldapconn_dispatch(struct ldapconn *lc, LDAPMessage *msg)
+{
+	int msgid = ldap_msgid(msg);
+	int type = ldap_msgtype(msg);
+	struct ldapconn_op *op = ldapconn_op_find(lc, msgid);
+
+	if (msgid == 0)
+		ldapconn_on_unsolicited(lc, msg);
+	else if (op == NULL)
+		log_obj_debug(LDAPCONN_LOG, "unexpected message msgid=%d type=%d",
+		    msgid, type);
+	else if (type == LDAP_RES_SEARCH_ENTRY)
+		ldapconn_on_entry(lc, op, msg);
+	else if (type != LDAP_RES_SEARCH_REFERENCE &&
+	    type != LDAP_RES_INTERMEDIATE)
+		ldapconn_on_result(lc, op, msg);
+	/* References are ignored (referrals are off: we never chase them);
+	 * intermediate responses belong to the sync sources, later. */
+	ldap_msgfree(msg);
+}
+
+/* Collect every complete message libldap can give without waiting: it
+ * reads the socket (and its own buffers) with a zero-timeout poll. */
+static void
+ldapconn_on_readable(struct ldapconn *lc)
+{
+	struct timeval zero = { 0, 0 };
+	LDAPMessage *msg;
+	int rc;
+
+	if (lc->broken) {
+		ldapconn_broken(lc);
+		return;
+	}
+	for (int n = 0; lc->ld != NULL && !lc->doomed; n++) {
+		if (n == LDAPCONN_BATCH) {
+			event_active(lc->ev_read, EV_READ, 0);
+			return;
+		}
+		msg = NULL;
+		rc = ldap_result(lc->ld, LDAP_RES_ANY, LDAP_MSG_ONE, &zero, &msg);
+		if (rc == 0)
+			return;
+		if (rc < 0) {
+			/* -1 also covers EOF: libldap reports it as
+			 * LDAP_SERVER_DOWN. */
+			ldapconn_broken(lc);
+			return;
+		}
+		ldapconn_dispatch(lc, msg);
+	}
+}
+
+/* ---- opening the socket ------------------------------------------------ */
+
+static void ldapconn_read_cb(evutil_socket_t fd, short what, void *arg);
+static void ldapconn_write_cb(evutil_socket_t fd, short what, void *arg);
+
+/* The socket is connected: give it to libldap and start the handshake. */
+static void
+ldapconn_on_connected(struct ldapconn *lc)
+{
+	struct timeval tv = { (time_t)(lc->cfg.timeout_ms / 1000),
+		(suseconds_t)(lc->cfg.timeout_ms % 1000) * 1000 };
+	int version = LDAP_VERSION3, require, zero = 0, fd = -1, rc;
+	const char *ca = lc->cfg.tls_ca_file;
+	char text[300];
+
+	evtimer_del(lc->ev_timer);
+	if (lc->ai_list != NULL)
+		freeaddrinfo(lc->ai_list);
+	lc->ai_list = lc->ai_next = NULL;
+	lc->step = "init";
+	rc = ldap_init_fd(lc->fd, lc->proto, lc->server, &lc->ld);
+	if (rc != LDAP_SUCCESS) {
+		ldapconn_describe(text, sizeof(text), rc, NULL);
+		ldapconn_fail(lc, "init: %s", text);
+		return;
+	}
+	lc->fd = -1; /* libldap closes it on unbind */
+	/* LDAP_OPT_TIMEOUT only bounds synchronous calls, which we do not
+	 * make; set anyway so a future one cannot hang forever. */
+	if (ldap_set_option(lc->ld, LDAP_OPT_PROTOCOL_VERSION, &version) ||
+	    ldap_set_option(lc->ld, LDAP_OPT_REFERRALS, LDAP_OPT_OFF) ||
+	    ldap_set_option(lc->ld, LDAP_OPT_NETWORK_TIMEOUT, &tv) ||
+	    ldap_set_option(lc->ld, LDAP_OPT_TIMEOUT, &tv) ||
+	    ldap_get_option(lc->ld, LDAP_OPT_DESC, &fd) || fd < 0) {
+		ldapconn_fail(lc, "init: cannot set connection options");
+		return;
+	}
+	lc->ev_read = event_new(lc->base, fd, EV_READ | EV_PERSIST,
+	    ldapconn_read_cb, lc);
+	event_add(lc->ev_read, NULL);
+	if (lc->tls) {
+		/* Per-handle TLS settings take effect in a new context. */
+		require = lc->cfg.tls_verify ? LDAP_OPT_X_TLS_DEMAND
+		                             : LDAP_OPT_X_TLS_NEVER;
+		if ((*ca != '\0' &&
+		    ldap_set_option(lc->ld, LDAP_OPT_X_TLS_CACERTFILE, ca)) ||
+		    ldap_set_option(lc->ld, LDAP_OPT_X_TLS_REQUIRE_CERT, &require) ||
+		    ldap_set_option(lc->ld, LDAP_OPT_X_TLS_NEWCTX, &zero)) {
+			ldapconn_fail(lc, "tls: cannot create TLS context "
+			    "(tls_ca_file=\"%s\")", ca);
+			return;
+		}
+	}
+	if (lc->ldaps) {
+		if (ldapconn_install_tls(lc) == 0)
+			ldapconn_send_bind(lc);
+	} else if (lc->tls) {
+		ldapconn_send_starttls(lc);
+	} else {
+		ldapconn_send_bind(lc);
+	}
+}
+
+/* Connect a non-blocking socket to the next resolved address.  0 when a
+ * connect is under way (completion arrives on ev_write), -1 with err when
+ * no address is left. */
+static int
+ldapconn_connect_next(struct ldapconn *lc, int last_errno,
+    struct ds_error *err)
+{
+	struct addrinfo *ai;
+	int on = 1;
+
+	while ((ai = lc->ai_next) != NULL) {
+		lc->ai_next = ai->ai_next;
+		lc->fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
+		    SOCK_CLOEXEC, ai->ai_protocol);
+		if (lc->fd < 0) {
+			last_errno = errno;
+			continue;
+		}
+		/* What libldap sets on sockets it opens itself (os-ip.c). */
+		if (ai->ai_family != AF_UNIX) {
+			setsockopt(lc->fd, SOL_SOCKET, SO_KEEPALIVE, &on,
+			    sizeof(on));
+			setsockopt(lc->fd, IPPROTO_TCP, TCP_NODELAY, &on,
+			    sizeof(on));
+		}
+		if (connect(lc->fd, ai->ai_addr, ai->ai_addrlen) == 0 ||
+		    errno == EINPROGRESS) {
+			lc->ev_write = event_new(lc->base, lc->fd, EV_WRITE,
+			    ldapconn_write_cb, lc);
+			event_add(lc->ev_write, NULL);
+			ldapconn_arm_timer(lc, lc->cfg.timeout_ms);
+			return 0;
+		}
+		last_errno = errno;
+		ldapconn_drop_socket(lc);
+	}
+	return ds_error_set(err, "connect: %s", strerror(last_errno));
+}
+
+/* EV_WRITE on a connecting socket: did it work?  (SO_ERROR, as connect(2)
+ * describes for EINPROGRESS.) */
+static void
+ldapconn_on_connect_done(struct ldapconn *lc)
+{
+	struct ds_error err;
+	socklen_t len = sizeof(int);
+	int soerr = 0;
+
+	if (getsockopt(lc->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
+		soerr = errno;
+	if (soerr == 0) {
+		ldapconn_on_connected(lc);
+		return;
+	}
+	ldapconn_drop_socket(lc);
+	if (ldapconn_connect_next(lc, soerr, &err) < 0)
+		ldapconn_fail(lc, "%s", err.msg);
+}
+
+/* Resolve host:port for ldap:// and ldaps://.  Numeric hosts skip the
+ * resolver.  A name goes through getaddrinfo(), which blocks the loop for
+ * the resolver's time: acceptable at connect time for now, bounded by
+ * resolv.conf's timeouts; evdns_getaddrinfo() would make it asynchronous
+ * at the cost of ignoring nsswitch.conf. */
+static int
+ldapconn_resolve(struct ldapconn *lc, const char *host, int port,
+    struct ds_error *err)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+		.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV };
+	char service[16];
+	int rc;
+
+	snprintf(service, sizeof(service), "%d", port);
+	rc = getaddrinfo(host, service, &hints, &lc->ai_list);
+	if (rc == EAI_NONAME) {
+		hints.ai_flags = AI_NUMERICSERV | AI_ADDRCONFIG;
+		rc = getaddrinfo(host, service, &hints, &lc->ai_list);
+	}
+	if (rc != 0) {
+		lc->ai_list = NULL;
+		return ds_error_set(err, "resolve: %s: %s", host,
+		    gai_strerror(rc));
+	}
+	lc->ai_next = lc->ai_list;
+	return 0;
+}
+
+/* ldapi://: the decoded host part is the socket path.  libldap's default
+ * path (LDAPI_SOCK) is not public, so the URI must name one. */
+static int
+ldapconn_resolve_unix(struct ldapconn *lc, const char *path,
+    struct ds_error *err)
+{
+	struct sockaddr_un *sun = &lc->unix_addr;
+
+	if (path == NULL || path[0] != '/')
+		return ds_error_set(err, "ldapi URI needs an absolute socket "
+		    "path, e.g. ldapi://%%2Frun%%2Fslapd%%2Fldapi");
+	if (strlen(path) >= sizeof(sun->sun_path))
+		return ds_error_set(err, "ldapi socket path too long");
+	memset(sun, 0, sizeof(*sun));
+	sun->sun_family = AF_UNIX;
+	memcpy(sun->sun_path, path, strlen(path) + 1);
+	/* A one-address list of our own: ai_list stays NULL, so nothing is
+	 * handed to freeaddrinfo(). */
+	memset(&lc->unix_ai, 0, sizeof(lc->unix_ai));
+	lc->unix_ai.ai_family = AF_UNIX;
+	lc->unix_ai.ai_socktype = SOCK_STREAM;
+	lc->unix_ai.ai_addr = (struct sockaddr *)sun;
+	lc->unix_ai.ai_addrlen = sizeof(*sun);
+	lc->ai_next = &lc->unix_ai;
+	return 0;
+}
+
+static int
+ldapconn_open(struct ldapconn *lc, struct ds_error *err)
+{
+	LDAPURLDesc *lud = NULL;
+	const char *scheme, *host;
+	int rc;
+
+	rc = ldap_url_parse(lc->server, &lud);
+	if (rc != LDAP_URL_SUCCESS)
+		return ds_error_set(err, "invalid URI (ldap_url_parse error %d)",
+		    rc);
+	scheme = lud->lud_scheme;
+	/* An empty host means localhost, as for libldap itself. */
+	host = lud->lud_host != NULL && *lud->lud_host ? lud->lud_host
+	                                               : "localhost";
+	lc->ldaps = strcasecmp(scheme, "ldaps") == 0;
+	if (strcasecmp(scheme, "ldapi") == 0) {
+		/* StartTLS over a local socket protects nothing; SASL
+		 * EXTERNAL uses the peer credentials instead. */
+		lc->proto = LDAP_PROTO_IPC;
+		lc->tls = false;
+		rc = ldapconn_resolve_unix(lc, lud->lud_host, err);
+	} else if (lc->ldaps || strcasecmp(scheme, "ldap") == 0) {
+		lc->proto = LDAP_PROTO_TCP;
+		lc->tls = lc->ldaps || lc->cfg.starttls;
+		rc = ldapconn_resolve(lc, host, lud->lud_port ? lud->lud_port
+		    : lc->ldaps ? LDAPS_PORT : LDAP_PORT, err);
+	} else {
+		rc = ds_error_set(err, "unsupported scheme \"%s\"", scheme);
+	}
+	ldap_free_urldesc(lud);
+	if (rc < 0)
+		return rc;
+	return ldapconn_connect_next(lc, ECONNREFUSED, err);
+}
+
+/* Start trying URI number index (its failure moves on to the next). */
+static void
+ldapconn_attempt(struct ldapconn *lc, size_t index)
+{
+	struct ds_error err;
+
+	lc->uri_index = index;
+	if (index >= lc->cfg.uri_count) {
+		snprintf(lc->server, sizeof(lc->server), "%s", "");
+		lc->retries++;
+		ldapconn_record_error(lc, "no LDAP URI configured");
+		ldapconn_all_failed(lc);
+		return;
+	}
+	snprintf(lc->server, sizeof(lc->server), "%s", lc->cfg.uris[index]);
+	lc->step = "connect";
+	if (lc->state == LDAPCONN_CONNECTING)
+		log_obj_debug(LDAPCONN_LOG, "trying uri=%s", lc->server);
+	ldapconn_set_state(lc, LDAPCONN_CONNECTING);
+	if (ldapconn_open(lc, &err) < 0)
+		ldapconn_fail(lc, "%s", err.msg);
+}
+
+/* ---- event callbacks: take arg, call one handler ------------------------ */
+
+static void
+ldapconn_leave(struct ldapconn *lc)
+{
+	if (--lc->depth == 0 && lc->doomed)
+		ldapconn_destroy(lc);
+}
+
+static void
+ldapconn_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct ldapconn *lc = arg;
+
+	lc->depth++;
+	ldapconn_on_readable(lc);
+	ldapconn_leave(lc);
+}
+
+/* ev_write serves the connect, then flushing a partly written request. */
+static void
+ldapconn_write_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct ldapconn *lc = arg;
+
+	lc->depth++;
+	if (lc->ld == NULL)
+		ldapconn_on_connect_done(lc);
+	else
+		ldapconn_on_readable(lc);
+	ldapconn_leave(lc);
+}
+
+static void
+ldapconn_on_timer(struct ldapconn *lc)
+{
+	if (lc->state == LDAPCONN_BACKOFF)
+		ldapconn_attempt(lc, 0);
+	else if (lc->state == LDAPCONN_CONNECTING ||
+	    lc->state == LDAPCONN_BINDING)
+		ldapconn_fail(lc, "%s: timed out after %u ms", lc->step,
+		    lc->cfg.timeout_ms);
+}
+
+static void
+ldapconn_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct ldapconn *lc = arg;
+
+	lc->depth++;
+	ldapconn_on_timer(lc);
+	ldapconn_leave(lc);
+}
+
+/* ---- public ------------------------------------------------------------ */
+
+struct ldapconn *
+ldapconn_new(struct event_base *base, const struct ldapconn_settings *settings,
+    ldapconn_state_cb state_cb, void *arg)
+{
+	struct ldapconn *lc = ds_calloc(1, sizeof(*lc));
+
+	lc->base = base;
+	ldapconn_config_copy(&lc->cfg, settings);
+	lc->uri_err = ds_calloc(lc->cfg.uri_count, sizeof(*lc->uri_err));
+	lc->state_cb = state_cb;
+	lc->arg = arg;
+	lc->state = LDAPCONN_IDLE;
+	lc->since = time(NULL);
+	lc->fd = -1;
+	backoff_init(&lc->backoff, lc->cfg.backoff_min_ms,
+	    lc->cfg.backoff_max_ms);
+	lc->ev_timer = evtimer_new(base, ldapconn_timer_cb, lc);
+	if (lc->ev_timer == NULL)
+		fatal("ldapconn: cannot create timer event");
+	return lc;
+}
+
+void
+ldapconn_start(struct ldapconn *lc)
+{
+	if (lc->state != LDAPCONN_IDLE || lc->doomed)
+		return;
+	lc->depth++;
+	ldapconn_attempt(lc, 0);
+	ldapconn_leave(lc);
+}
+
+void
+ldapconn_reconfigure(struct ldapconn *lc,
+    const struct ldapconn_settings *settings)
+{
+	unsigned attempt = lc->backoff.attempt;
+
+	ldapconn_config_clear(&lc->cfg);
+	ldapconn_config_copy(&lc->cfg, settings);
+	free(lc->uri_err);
+	lc->uri_err = ds_calloc(lc->cfg.uri_count, sizeof(*lc->uri_err));
+	backoff_init(&lc->backoff, lc->cfg.backoff_min_ms,
+	    lc->cfg.backoff_max_ms);
+	lc->backoff.attempt = attempt;
+}
+
+static void
+ldapconn_destroy(struct ldapconn *lc)
+{
+	lc->depth++; /* callbacks below may call ldapconn_free() again */
+	ldapconn_close(lc, "connection closed");
+	event_free(lc->ev_timer);
+	ldapconn_config_clear(&lc->cfg);
+	free(lc->uri_err);
+	free(lc);
+}
+
+void
+ldapconn_free(struct ldapconn *lc)
+{
+	if (lc == NULL || lc->doomed)
+		return;
+	lc->doomed = true;
+	lc->state_cb = NULL;
+	/* Called from one of our callbacks: finish when the stack unwinds. */
+	if (lc->depth == 0)
+		ldapconn_destroy(lc);
+}
+
+enum ldapconn_state
+ldapconn_get_state(const struct ldapconn *lc)
+{
+	return lc->state;
+}
+
+const char *
+ldapconn_state_name(enum ldapconn_state state)
+{
+	if ((size_t)state >= DS_ARRAY_SIZE(ldapconn_state_names))
+		return "unknown";
+	return ldapconn_state_names[state];
+}
+
+void
+ldapconn_get_status(const struct ldapconn *lc, struct connstatus *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->name = "ldap";
+	out->state = ldapconn_state_name(lc->state);
+	snprintf(out->server, sizeof(out->server), "%s", lc->server);
+	out->since = lc->since;
+	out->retries = lc->retries;
+	snprintf(out->last_error, sizeof(out->last_error), "%s",
+	    lc->last_error);
+	out->last_error_at = lc->last_error_at;
+}
+
+const struct ldapconn_server_info *
+ldapconn_get_server_info(const struct ldapconn *lc)
+{
+	return lc->have_info ? &lc->info : NULL;
+}
+
+int
+ldapconn_search(struct ldapconn *lc, const char *base,
+    enum ldapconn_scope scope, const char *filter, const char *const *attrs,
+    ldapconn_entry_cb entry_cb, ldapconn_done_cb done_cb, void *arg)
+{
+	static const int scopes[] = {
+		[LDAPCONN_SCOPE_BASE] = LDAP_SCOPE_BASE,
+		[LDAPCONN_SCOPE_ONE] = LDAP_SCOPE_ONELEVEL,
+		[LDAPCONN_SCOPE_SUB] = LDAP_SCOPE_SUBTREE,
+	};
+	char text[300];
+	int msgid = -1, rc;
+
+	if (lc->state != LDAPCONN_READY || lc->ld == NULL || lc->broken ||
+	    lc->doomed || (size_t)scope >= DS_ARRAY_SIZE(scopes))
+		return -1;
+	rc = ldap_search_ext(lc->ld, base != NULL ? base : "", scopes[scope],
+	    filter, (char **)attrs, 0, NULL, NULL, NULL, LDAP_NO_LIMIT, &msgid);
+	if (rc != LDAP_SUCCESS) {
+		ldapconn_describe_ld(lc, rc, text, sizeof(text));
+		log_obj_warning(LDAPCONN_LOG, "search not sent base=\"%s\" "
+		    "filter=\"%s\" error=\"%s\"", base ? base : "",
+		    filter ? filter : "", text);
+		/* A failed send means the connection is gone; let the read
+		 * handler tear it down, not the caller's stack. */
+		if (rc == LDAP_SERVER_DOWN) {
+			lc->broken = true;
+			event_active(lc->ev_read, EV_READ, 0);
+		}
+		return -1;
+	}
+	ldapconn_op_add(lc, msgid, LDAPCONN_OP_SEARCH, entry_cb, done_cb, arg);
+	ldapconn_kick(lc);
+	return 0;
+}
+
+const char *
+ldapconn_entry_dn(const struct ldapconn_entry *entry)
+{
+	return entry->dn;
+}
+
+size_t
+ldapconn_entry_values(const struct ldapconn_entry *entry, const char *attr,
+    const char **vals, size_t max)
+{
+	const struct ldapconn_attr *a = ldapconn_entry_attr(entry, attr);
+
+	if (a == NULL)
+		return 0;
+	for (size_t i = 0; i < a->nvals && i < max; i++)
+		vals[i] = a->vals[i];
+	return a->nvals;
+}

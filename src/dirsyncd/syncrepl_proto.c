@@ -1,0 +1,683 @@
+/* syncrepl_proto.c - RFC 4533 control and message values (syncrepl_proto.h).
+ *
+ * Decoding reads a private copy of the input through liblber's
+ * bounds-checked element walker only (ber_skip_tag, ber_skip_element,
+ * ber_peek_tag); values are interpreted here with explicit length checks.
+ * It must never index the input by a length it has not compared with what
+ * is left, never allocate more than the input could fill, and never leave
+ * anything allocated behind a -1. */
+#include "syncrepl_proto.h"
+
+#include <lber.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Universal tags of the types RFC 4533 uses (X.690 8.1.2). */
+#define TAG_BOOLEAN    ((ber_tag_t)0x01)
+#define TAG_OCTETS     ((ber_tag_t)0x04)
+#define TAG_ENUMERATED ((ber_tag_t)0x0a)
+#define TAG_SEQUENCE   ((ber_tag_t)0x30)
+#define TAG_SET        ((ber_tag_t)0x31)
+/* syncInfoValue CHOICE tags (RFC 4533 2.5): context-specific; [0] wraps
+ * an OCTET STRING and so is primitive, [1]-[3] wrap SEQUENCEs. */
+#define TAG_NEW_COOKIE      ((ber_tag_t)0x80)
+#define TAG_REFRESH_DELETE  ((ber_tag_t)0xa1)
+#define TAG_REFRESH_PRESENT ((ber_tag_t)0xa2)
+#define TAG_SYNC_ID_SET     ((ber_tag_t)0xa3)
+
+/* Smallest encoding of one syncUUID: tag, short length, 16 octets. */
+#define UUID_ELEMENT_MIN (2 + SYNCREPL_PROTO_UUID_LEN)
+
+/* One decode in progress.  Positions are counted as octets left in the
+ * copy (all the public lber API exposes); an "end" is the count left when
+ * a constructed element's contents end, 0 for the whole value. */
+struct reader {
+	BerElement *ber;
+	size_t len;             /* input length, to turn counts into offsets */
+	const char *value;      /* "syncStateValue", ... for messages */
+	struct ds_error *err;
+};
+
+static ber_len_t
+reader_left(const struct reader *r)
+{
+	ber_len_t left = 0;
+
+	(void)ber_get_option(r->ber, LBER_OPT_BER_REMAINING_BYTES, &left);
+	return left;
+}
+
+static size_t
+reader_offset(const struct reader *r)
+{
+	return r->len - (size_t)reader_left(r);
+}
+
+/* Fill err with "<value> <what> at offset <at>: <message>"; returns -1. */
+static int DS_PRINTF(4, 5)
+reader_fail(const struct reader *r, size_t at, const char *what,
+    const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return ds_error_set(r->err, "%s %s at offset %zu: %s", r->value, what,
+	    at, msg);
+}
+
+/* liblber may NUL-terminate strings inside the buffer it reads, so it
+ * gets a copy: the caller's buffer is const and may end right after the
+ * last octet. */
+static int
+reader_open(struct reader *r, const void *data, size_t len,
+    const char *value, struct ds_error *err)
+{
+	struct berval bv;
+
+	r->ber = NULL;
+	r->len = len;
+	r->value = value;
+	r->err = err;
+	if (data == NULL || len == 0)
+		return ds_error_set(err, "%s: empty value", value);
+	bv.bv_len = len;
+	bv.bv_val = (char *)data; /* ber_init() only copies from it */
+	r->ber = ber_init(&bv);
+	if (r->ber == NULL)
+		return ds_error_set(err, "%s: out of memory (%zu octets)",
+		    value, len);
+	return 0;
+}
+
+static void
+reader_close(struct reader *r)
+{
+	if (r->ber != NULL)
+		ber_free(r->ber, 1);
+	r->ber = NULL;
+}
+
+/* Is there another element before end, and does it carry tag? */
+static bool
+reader_next_is(const struct reader *r, ber_len_t end, ber_tag_t tag)
+{
+	ber_len_t len;
+
+	return reader_left(r) > end && ber_peek_tag(r->ber, &len) == tag;
+}
+
+/* Step over the next element, which must carry tag and lie wholly before
+ * end; *val points at its contents inside the copy. */
+static int
+reader_element(struct reader *r, ber_len_t end, ber_tag_t tag,
+    struct berval *val, const char *what)
+{
+	size_t at = reader_offset(r);
+	ber_tag_t got;
+
+	if (reader_left(r) <= end)
+		return reader_fail(r, at, what, "missing");
+	got = ber_skip_element(r->ber, val);
+	if (got == LBER_DEFAULT)
+		return reader_fail(r, at, what,
+		    "truncated, or a bad or indefinite length");
+	if (got != tag)
+		return reader_fail(r, at, what, "tag 0x%02lx, want 0x%02lx",
+		    (unsigned long)got, (unsigned long)tag);
+	if (reader_left(r) < end)
+		return reader_fail(r, at, what,
+		    "%lu octets run past the end of the enclosing element",
+		    (unsigned long)val->bv_len);
+	return 0;
+}
+
+/* Step into the constructed element next, which must carry tag and lie
+ * wholly before end; *inner is where its contents end. */
+static int
+reader_enter(struct reader *r, ber_len_t end, ber_tag_t tag,
+    ber_len_t *inner, const char *what)
+{
+	size_t at = reader_offset(r);
+	ber_len_t len, left;
+	ber_tag_t got;
+
+	if (reader_left(r) <= end)
+		return reader_fail(r, at, what, "missing");
+	got = ber_skip_tag(r->ber, &len);
+	if (got == LBER_DEFAULT)
+		return reader_fail(r, at, what,
+		    "truncated, or a bad or indefinite length");
+	if (got != tag)
+		return reader_fail(r, at, what, "tag 0x%02lx, want 0x%02lx",
+		    (unsigned long)got, (unsigned long)tag);
+	/* ber_skip_tag() has checked len against what is left. */
+	left = reader_left(r);
+	if (len > left || left - len < end)
+		return reader_fail(r, at, what,
+		    "%lu octets run past the end of the enclosing element",
+		    (unsigned long)len);
+	*inner = left - len;
+	return 0;
+}
+
+/* The constructed element ending at end must hold nothing more: RFC 4533
+ * defines no extension points, so an unknown element is malformed. */
+static int
+reader_leave(struct reader *r, ber_len_t end, const char *what)
+{
+	ber_len_t len;
+
+	if (reader_left(r) == end)
+		return 0;
+	return reader_fail(r, reader_offset(r), what,
+	    "unexpected element (tag 0x%02lx) where the value should end",
+	    (unsigned long)ber_peek_tag(r->ber, &len));
+}
+
+/* ENUMERATED, at most 32 bits (ber_int_t). */
+static int
+reader_enum(struct reader *r, ber_len_t end, ber_int_t *out, const char *what)
+{
+	size_t at = reader_offset(r);
+	struct berval val;
+
+	if (reader_element(r, end, TAG_ENUMERATED, &val, what) < 0)
+		return -1;
+	if (val.bv_len == 0 || val.bv_len > sizeof(ber_int_t) ||
+	    ber_decode_int(&val, out) != 0)
+		return reader_fail(r, at, what,
+		    "%lu-octet ENUMERATED, want 1 to %zu",
+		    (unsigned long)val.bv_len, sizeof(ber_int_t));
+	return 0;
+}
+
+/* BOOLEAN: one octet; RFC 4511 5.1 wants 0xFF for TRUE, X.690 8.2.2
+ * allows any non-zero octet, and slapd accepts that too. */
+static int
+reader_bool(struct reader *r, ber_len_t end, bool *out, const char *what)
+{
+	size_t at = reader_offset(r);
+	struct berval val;
+
+	if (reader_element(r, end, TAG_BOOLEAN, &val, what) < 0)
+		return -1;
+	if (val.bv_len != 1)
+		return reader_fail(r, at, what, "%lu-octet BOOLEAN, want 1",
+		    (unsigned long)val.bv_len);
+	*out = val.bv_val[0] != 0;
+	return 0;
+}
+
+/* A syncCookie (RFC 4533 2.1.2) under tag, copied out with a NUL. */
+static int
+reader_cookie(struct reader *r, ber_len_t end, ber_tag_t tag,
+    struct syncrepl_proto_cookie *out, const char *what)
+{
+	size_t at = reader_offset(r);
+	struct berval val;
+
+	if (reader_element(r, end, tag, &val, what) < 0)
+		return -1;
+	if (val.bv_len > SYNCREPL_PROTO_COOKIE_MAX)
+		return reader_fail(r, at, what, "%lu octets, more than %d",
+		    (unsigned long)val.bv_len, SYNCREPL_PROTO_COOKIE_MAX);
+	out->val = malloc(val.bv_len + 1);
+	if (out->val == NULL)
+		return reader_fail(r, at, what, "out of memory (%lu octets)",
+		    (unsigned long)val.bv_len);
+	if (val.bv_len > 0)
+		memcpy(out->val, val.bv_val, val.bv_len);
+	out->val[val.bv_len] = '\0';
+	out->len = val.bv_len;
+	return 0;
+}
+
+/* A syncUUID (RFC 4533 2.1.1): OCTET STRING (SIZE(16)). */
+static int
+reader_uuid(struct reader *r, ber_len_t end,
+    unsigned char out[SYNCREPL_PROTO_UUID_LEN], const char *what)
+{
+	size_t at = reader_offset(r);
+	struct berval val;
+
+	if (reader_element(r, end, TAG_OCTETS, &val, what) < 0)
+		return -1;
+	if (val.bv_len != SYNCREPL_PROTO_UUID_LEN)
+		return reader_fail(r, at, what, "%lu octets, want %d",
+		    (unsigned long)val.bv_len, SYNCREPL_PROTO_UUID_LEN);
+	memcpy(out, val.bv_val, SYNCREPL_PROTO_UUID_LEN);
+	return 0;
+}
+
+/* The whole input must be exactly one value: octets after it are as
+ * malformed as octets missing from it. */
+static int
+reader_finish(struct reader *r)
+{
+	if (reader_left(r) == 0)
+		return 0;
+	return ds_error_set(r->err, "%s at offset %zu: %lu octets after its end",
+	    r->value, reader_offset(r), (unsigned long)reader_left(r));
+}
+
+static void
+cookie_free(struct syncrepl_proto_cookie *c)
+{
+	free(c->val);
+	c->val = NULL;
+	c->len = 0;
+}
+
+/* ---- Sync Request Control (RFC 4533 2.2) -------------------------------- */
+
+int
+syncrepl_proto_request_encode(enum syncrepl_proto_mode mode,
+    const void *cookie, size_t cookie_len, bool reload_hint,
+    unsigned char **out, size_t *out_len, struct ds_error *err)
+{
+	BerElement *ber;
+	struct berval flat;
+	int rc;
+
+	*out = NULL;
+	*out_len = 0;
+	if (mode != SYNCREPL_PROTO_MODE_REFRESH_ONLY &&
+	    mode != SYNCREPL_PROTO_MODE_REFRESH_AND_PERSIST)
+		return ds_error_set(err,
+		    "syncRequestValue: mode %d is not refreshOnly (1) or "
+		    "refreshAndPersist (3)", (int)mode);
+	if (cookie_len > SYNCREPL_PROTO_COOKIE_MAX)
+		return ds_error_set(err,
+		    "syncRequestValue: cookie of %zu octets, more than %d",
+		    cookie_len, SYNCREPL_PROTO_COOKIE_MAX);
+	ber = ber_alloc_t(LBER_USE_DER);
+	if (ber == NULL)
+		return ds_error_set(err, "syncRequestValue: out of memory");
+	rc = ber_printf(ber, "{e", (ber_int_t)mode);
+	/* "No cookie" (2.1.2) is sent as an absent cookie, not an empty one. */
+	if (rc != -1 && cookie != NULL && cookie_len > 0)
+		rc = ber_printf(ber, "o", (const char *)cookie,
+		    (ber_len_t)cookie_len);
+	/* DER leaves out a value equal to its DEFAULT (X.690 11.5). */
+	if (rc != -1 && reload_hint)
+		rc = ber_printf(ber, "b", (ber_int_t)1);
+	if (rc != -1)
+		rc = ber_printf(ber, "}");
+	if (rc != -1)
+		rc = ber_flatten2(ber, &flat, 0);
+	if (rc == -1) {
+		ber_free(ber, 1);
+		return ds_error_set(err, "syncRequestValue: encoding failed");
+	}
+	/* Hand back plain malloc'd memory: flat points into ber, and liblber
+	 * may use its own allocator. */
+	*out = malloc(flat.bv_len);
+	if (*out == NULL) {
+		ber_free(ber, 1);
+		return ds_error_set(err, "syncRequestValue: out of memory");
+	}
+	memcpy(*out, flat.bv_val, flat.bv_len);
+	*out_len = flat.bv_len;
+	ber_free(ber, 1);
+	return 0;
+}
+
+/* ---- Sync State Control (RFC 4533 2.3) ---------------------------------- */
+
+void
+syncrepl_proto_state_free(struct syncrepl_proto_state_value *out)
+{
+	if (out == NULL)
+		return;
+	cookie_free(&out->cookie);
+	memset(out, 0, sizeof(*out));
+}
+
+static int
+state_parse(struct reader *r, struct syncrepl_proto_state_value *out)
+{
+	ber_len_t end;
+	ber_int_t state;
+	size_t at;
+
+	if (reader_enter(r, 0, TAG_SEQUENCE, &end, "SEQUENCE") < 0)
+		return -1;
+	at = reader_offset(r);
+	if (reader_enum(r, end, &state, "state") < 0)
+		return -1;
+	if (state < SYNCREPL_PROTO_STATE_PRESENT ||
+	    state > SYNCREPL_PROTO_STATE_DELETE)
+		return reader_fail(r, at, "state", "%d is not present (0), "
+		    "add (1), modify (2) or delete (3)", (int)state);
+	out->state = (enum syncrepl_proto_state)state;
+	/* slapd's back-sql has sent empty entryUUIDs; a 16-octet check
+	 * here keeps them out of the mirror's key column. */
+	if (reader_uuid(r, end, out->uuid, "entryUUID") < 0)
+		return -1;
+	if (reader_next_is(r, end, TAG_OCTETS) &&
+	    reader_cookie(r, end, TAG_OCTETS, &out->cookie, "cookie") < 0)
+		return -1;
+	if (reader_leave(r, end, "SEQUENCE") < 0)
+		return -1;
+	return reader_finish(r);
+}
+
+int
+syncrepl_proto_state_decode(const void *data, size_t len,
+    struct syncrepl_proto_state_value *out, struct ds_error *err)
+{
+	struct reader r;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (reader_open(&r, data, len, "syncStateValue", err) < 0)
+		return -1;
+	rc = state_parse(&r, out);
+	reader_close(&r);
+	if (rc < 0)
+		syncrepl_proto_state_free(out);
+	return rc;
+}
+
+/* ---- Sync Done Control (RFC 4533 2.4) ----------------------------------- */
+
+void
+syncrepl_proto_done_free(struct syncrepl_proto_done_value *out)
+{
+	if (out == NULL)
+		return;
+	cookie_free(&out->cookie);
+	memset(out, 0, sizeof(*out));
+}
+
+static int
+done_parse(struct reader *r, struct syncrepl_proto_done_value *out)
+{
+	ber_len_t end;
+
+	if (reader_enter(r, 0, TAG_SEQUENCE, &end, "SEQUENCE") < 0)
+		return -1;
+	if (reader_next_is(r, end, TAG_OCTETS) &&
+	    reader_cookie(r, end, TAG_OCTETS, &out->cookie, "cookie") < 0)
+		return -1;
+	out->refresh_deletes = false; /* DEFAULT FALSE */
+	if (reader_next_is(r, end, TAG_BOOLEAN) &&
+	    reader_bool(r, end, &out->refresh_deletes, "refreshDeletes") < 0)
+		return -1;
+	if (reader_leave(r, end, "SEQUENCE") < 0)
+		return -1;
+	return reader_finish(r);
+}
+
+int
+syncrepl_proto_done_decode(const void *data, size_t len,
+    struct syncrepl_proto_done_value *out, struct ds_error *err)
+{
+	struct reader r;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (reader_open(&r, data, len, "syncDoneValue", err) < 0)
+		return -1;
+	rc = done_parse(&r, out);
+	reader_close(&r);
+	if (rc < 0)
+		syncrepl_proto_done_free(out);
+	return rc;
+}
+
+/* ---- Sync Info Message (RFC 4533 2.5) ----------------------------------- */
+
+void
+syncrepl_proto_info_free(struct syncrepl_proto_info_value *out)
+{
+	if (out == NULL)
+		return;
+	cookie_free(&out->cookie);
+	free(out->uuids);
+	memset(out, 0, sizeof(*out));
+}
+
+/* refreshDelete [1] and refreshPresent [2]: SEQUENCE { cookie OPTIONAL,
+ * refreshDone BOOLEAN DEFAULT TRUE }. */
+static int
+info_parse_refresh(struct reader *r, ber_tag_t tag,
+    struct syncrepl_proto_info_value *out)
+{
+	ber_len_t end;
+
+	if (reader_enter(r, 0, tag, &end, tag == TAG_REFRESH_DELETE ?
+	    "refreshDelete" : "refreshPresent") < 0)
+		return -1;
+	if (reader_next_is(r, end, TAG_OCTETS) &&
+	    reader_cookie(r, end, TAG_OCTETS, &out->cookie, "cookie") < 0)
+		return -1;
+	out->refresh_done = true; /* DEFAULT TRUE */
+	if (reader_next_is(r, end, TAG_BOOLEAN) &&
+	    reader_bool(r, end, &out->refresh_done, "refreshDone") < 0)
+		return -1;
+	return reader_leave(r, end, "SEQUENCE");
+}
+
+/* syncUUIDs SET OF syncUUID, at most max of them.  The array is sized
+ * once from the SET's length - no element is shorter than
+ * UUID_ELEMENT_MIN - so it never exceeds the input, whatever the count
+ * claims to be. */
+static int
+info_parse_uuids(struct reader *r, ber_len_t end, size_t max,
+    struct syncrepl_proto_info_value *out)
+{
+	ber_len_t set_end;
+	size_t room, at;
+
+	if (reader_enter(r, end, TAG_SET, &set_end, "syncUUIDs") < 0)
+		return -1;
+	room = (size_t)(reader_left(r) - set_end) / UUID_ELEMENT_MIN;
+	if (room > max)
+		room = max;
+	if (room > 0) {
+		out->uuids = calloc(room, sizeof(*out->uuids));
+		if (out->uuids == NULL)
+			return reader_fail(r, reader_offset(r), "syncUUIDs",
+			    "out of memory (%zu UUIDs)", room);
+	}
+	while (reader_left(r) > set_end) {
+		at = reader_offset(r);
+		if (out->uuid_count == max)
+			return reader_fail(r, at, "syncUUIDs",
+			    "more than %zu UUIDs", max);
+		/* Cannot happen (each stored UUID consumed at least
+		 * UUID_ELEMENT_MIN octets); checked so no arithmetic slip
+		 * can ever turn into an overflow. */
+		if (out->uuid_count >= room)
+			return reader_fail(r, at, "syncUUIDs",
+			    "more UUIDs than its length allows");
+		if (reader_uuid(r, set_end, out->uuids[out->uuid_count],
+		    "syncUUID") < 0)
+			return -1;
+		out->uuid_count++;
+	}
+	return reader_leave(r, set_end, "syncUUIDs");
+}
+
+/* syncIdSet [3]: SEQUENCE { cookie OPTIONAL, refreshDeletes BOOLEAN
+ * DEFAULT FALSE, syncUUIDs SET OF syncUUID }. */
+static int
+info_parse_id_set(struct reader *r, size_t max,
+    struct syncrepl_proto_info_value *out)
+{
+	ber_len_t end;
+
+	if (reader_enter(r, 0, TAG_SYNC_ID_SET, &end, "syncIdSet") < 0)
+		return -1;
+	if (reader_next_is(r, end, TAG_OCTETS) &&
+	    reader_cookie(r, end, TAG_OCTETS, &out->cookie, "cookie") < 0)
+		return -1;
+	out->refresh_deletes = false; /* DEFAULT FALSE */
+	if (reader_next_is(r, end, TAG_BOOLEAN) &&
+	    reader_bool(r, end, &out->refresh_deletes, "refreshDeletes") < 0)
+		return -1;
+	if (info_parse_uuids(r, end, max, out) < 0)
+		return -1;
+	return reader_leave(r, end, "SEQUENCE");
+}
+
+static int
+info_parse(struct reader *r, size_t max,
+    struct syncrepl_proto_info_value *out)
+{
+	ber_len_t len;
+	ber_tag_t tag = ber_peek_tag(r->ber, &len);
+	int rc;
+
+	switch (tag) {
+	case TAG_NEW_COOKIE:
+		out->kind = SYNCREPL_PROTO_INFO_NEW_COOKIE;
+		rc = reader_cookie(r, 0, TAG_NEW_COOKIE, &out->cookie,
+		    "newcookie");
+		break;
+	case TAG_REFRESH_DELETE:
+		out->kind = SYNCREPL_PROTO_INFO_REFRESH_DELETE;
+		rc = info_parse_refresh(r, tag, out);
+		break;
+	case TAG_REFRESH_PRESENT:
+		out->kind = SYNCREPL_PROTO_INFO_REFRESH_PRESENT;
+		rc = info_parse_refresh(r, tag, out);
+		break;
+	case TAG_SYNC_ID_SET:
+		out->kind = SYNCREPL_PROTO_INFO_SYNC_ID_SET;
+		rc = info_parse_id_set(r, max, out);
+		break;
+	case LBER_DEFAULT:
+		return reader_fail(r, 0, "CHOICE",
+		    "truncated, or a bad or indefinite length");
+	default:
+		return reader_fail(r, 0, "CHOICE", "tag 0x%02lx is none of "
+		    "[0] 0x80, [1] 0xa1, [2] 0xa2, [3] 0xa3",
+		    (unsigned long)tag);
+	}
+	if (rc < 0)
+		return -1;
+	return reader_finish(r);
+}
+
+int
+syncrepl_proto_info_decode(const void *data, size_t len, size_t max_uuids,
+    struct syncrepl_proto_info_value *out, struct ds_error *err)
+{
+	struct reader r;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (reader_open(&r, data, len, "syncInfoValue", err) < 0)
+		return -1;
+	rc = info_parse(&r, max_uuids, out);
+	reader_close(&r);
+	if (rc < 0)
+		syncrepl_proto_info_free(out);
+	return rc;
+}
+
+/* ---- UUID text (RFC 4122 3, as OpenLDAP's entryUUID prints it) ---------- */
+
+void
+syncrepl_proto_uuid_format(const unsigned char uuid[SYNCREPL_PROTO_UUID_LEN],
+    char out[SYNCREPL_PROTO_UUID_STRLEN])
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+
+	for (size_t i = 0; i < SYNCREPL_PROTO_UUID_LEN; i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			out[o++] = '-';
+		out[o++] = hex[uuid[i] >> 4];
+		out[o++] = hex[uuid[i] & 0x0f];
+	}
+	out[o] = '\0';
+}
+
+static int
+hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int
+syncrepl_proto_uuid_parse(const char *text,
+    unsigned char uuid[SYNCREPL_PROTO_UUID_LEN], struct ds_error *err)
+{
+	unsigned char tmp[SYNCREPL_PROTO_UUID_LEN];
+	size_t n = 0;
+	int hi, lo;
+
+	if (text == NULL)
+		return ds_error_set(err, "UUID: missing");
+	for (size_t i = 0; i < SYNCREPL_PROTO_UUID_STRLEN - 1; i++) {
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (text[i] != '-')
+				return ds_error_set(err, "UUID \"%.40s\": "
+				    "want '-' at position %zu", text, i + 1);
+			continue;
+		}
+		/* A NUL fails here, so text is never read past its end. */
+		hi = hex_value(text[i]);
+		lo = hi < 0 ? -1 : hex_value(text[i + 1]);
+		if (lo < 0)
+			return ds_error_set(err, "UUID \"%.40s\": want a hex "
+			    "digit at position %zu", text,
+			    hi < 0 ? i + 1 : i + 2);
+		tmp[n++] = (unsigned char)(hi << 4 | lo);
+		i++;
+	}
+	if (text[SYNCREPL_PROTO_UUID_STRLEN - 1] != '\0')
+		return ds_error_set(err, "UUID \"%.40s\": longer than %d "
+		    "characters", text, SYNCREPL_PROTO_UUID_STRLEN - 1);
+	memcpy(uuid, tmp, sizeof(tmp));
+	return 0;
+}
+
+/* ---- names for log lines ------------------------------------------------ */
+
+const char *
+syncrepl_proto_state_name(enum syncrepl_proto_state state)
+{
+	switch (state) {
+	case SYNCREPL_PROTO_STATE_PRESENT:
+		return "present";
+	case SYNCREPL_PROTO_STATE_ADD:
+		return "add";
+	case SYNCREPL_PROTO_STATE_MODIFY:
+		return "modify";
+	case SYNCREPL_PROTO_STATE_DELETE:
+		return "delete";
+	}
+	return "unknown";
+}
+
+const char *
+syncrepl_proto_info_kind_name(enum syncrepl_proto_info_kind kind)
+{
+	switch (kind) {
+	case SYNCREPL_PROTO_INFO_NEW_COOKIE:
+		return "newcookie";
+	case SYNCREPL_PROTO_INFO_REFRESH_DELETE:
+		return "refreshDelete";
+	case SYNCREPL_PROTO_INFO_REFRESH_PRESENT:
+		return "refreshPresent";
+	case SYNCREPL_PROTO_INFO_SYNC_ID_SET:
+		return "syncIdSet";
+	}
+	return "unknown";
+}

@@ -1,0 +1,883 @@
+# shellcheck shell=bash
+# tests/harness/lib.sh - throwaway slapd, PostgreSQL and dirsyncd for the
+# integration tests, the benchmarks and scripts/demo.
+#
+# Source it from bash, then:
+#
+#   harness_init                  # temp dir + a trap that stops everything
+#   harness_have_servers || exit 77
+#   harness_start_slapd           # exports LDAP_URI, LDAP_BASE, ...
+#   harness_start_pg              # exports PG_CONNINFO, PG_PASSWORD_FILE, ...
+#   harness_write_config '[log]' 'level = debug'
+#   harness_start_dirsyncd
+#   harness_status | harness_xpath 'string(/dirsync/schema/@state)'
+#
+# Everything lives in one directory, $HARNESS_DIR (mktemp -d), on loopback
+# ports picked at random and reserved with a lock directory, so tests can
+# run in parallel (`make -j2 check`).  The EXIT trap stops every server the
+# harness started and removes the directory, except when KEEP_HARNESS=1 or
+# the test failed: then the directory stays and its path is printed.
+#
+# Servers can be prepared without being started (harness_prepare_slapd,
+# harness_prepare_pg): the ports and credentials are then known, so a
+# daemon can be pointed at servers that are down (outage tests).
+#
+# Nothing here talks to anything but 127.0.0.1 and Unix sockets in the
+# temp dir.
+
+# Where the sources and the build are: `make check` exports both; direct
+# runs (bash tests/integration/x.sh) fall back to the repository itself.
+: "${top_srcdir:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+: "${top_builddir:=$top_srcdir}"
+export top_srcdir top_builddir
+: "${DIRSYNCD:=$top_builddir/src/dirsyncd/dirsyncd}"
+: "${DIRSYNCCTL:=$top_builddir/src/dirsyncctl/dirsyncctl}"
+export DIRSYNCD DIRSYNCCTL
+
+HARNESS_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+HARNESS_DIR=
+HARNESS_PORT_LOCKDIR=${TMPDIR:-/tmp}/dirsync-test-ports
+HARNESS_DIRSYNCD_PIDS=()  # every dirsyncd we spawned (stopped at exit)
+SLAPD_PID=
+SLAPD_DIR=
+PG_DIR=
+HARNESS_PG_STARTED=0
+
+# ---------------------------------------------------------------------------
+# Messages
+
+harness_log() { printf '# %s\n' "$*" >&2; }
+harness_die() { printf 'harness: error: %s\n' "$*" >&2; exit 1; }
+
+# ---------------------------------------------------------------------------
+# Set-up and tear-down
+
+# Create the temp dir and install the cleanup trap.  Call once, first.
+harness_init() {
+	HARNESS_DIR=$(mktemp -d "${TMPDIR:-/tmp}/dirsync-test.XXXXXX")
+	# The postgres account (when we run as root) must traverse it.
+	chmod 755 "$HARNESS_DIR"
+	export HARNESS_DIR
+	: "${FAKE_SENDMAIL_OUT:=$HARNESS_DIR/sendmail.out}"
+	export FAKE_SENDMAIL_OUT
+	export FAKE_SENDMAIL="$HARNESS_LIB_DIR/fake-sendmail"
+	trap '_harness_cleanup' EXIT
+	trap '_harness_signal 130' INT
+	trap '_harness_signal 143' TERM
+}
+
+# A signal ends the test; the EXIT trap then does the cleanup.
+_harness_signal() {
+	trap - INT TERM
+	exit "$1"
+}
+
+_harness_cleanup() {
+	local rc=$? pid
+	set +e
+	trap - EXIT INT TERM
+	for pid in "${HARNESS_DIRSYNCD_PIDS[@]}"; do
+		_harness_kill_wait "$pid" 5
+	done
+	harness_stop_slapd >/dev/null 2>&1
+	if [[ $HARNESS_PG_STARTED == 1 ]]; then
+		_pg_ctl stop -m immediate >/dev/null 2>&1
+		HARNESS_PG_STARTED=0
+	fi
+	_harness_release_ports
+	if [[ -n $HARNESS_DIR && -d $HARNESS_DIR ]]; then
+		if [[ ${KEEP_HARNESS:-0} == 1 ]]; then
+			harness_log "KEEP_HARNESS=1: kept $HARNESS_DIR"
+		elif [[ $rc != 0 && $rc != 77 ]]; then
+			harness_log "failed (exit $rc): logs kept in $HARNESS_DIR" \
+			    "(dirsyncd*.log, slapd/slapd.log, pg/postgres.log)"
+		else
+			rm -rf "$HARNESS_DIR"
+		fi
+	fi
+	exit "$rc"
+}
+
+# SIGTERM pid, wait up to $2 seconds, then SIGKILL.  Reaps our children.
+_harness_kill_wait() {
+	local pid=$1 limit=$(($2 * 10)) i=0
+	kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
+	kill -TERM "$pid" 2>/dev/null
+	while kill -0 "$pid" 2>/dev/null && ((i < limit)); do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		harness_log "pid $pid ignored SIGTERM for ${2}s: killing it"
+		kill -KILL "$pid" 2>/dev/null
+	fi
+	wait "$pid" 2>/dev/null
+	return 0
+}
+
+# True when the servers the integration tests need are installed.
+# Tests do: harness_have_servers || exit 77
+harness_have_servers() {
+	local missing=()
+	command -v slapd >/dev/null 2>&1 || [[ -x /usr/sbin/slapd ]] ||
+	    missing+=(slapd)
+	command -v slapadd >/dev/null 2>&1 || [[ -x /usr/sbin/slapadd ]] ||
+	    missing+=(slapadd)
+	command -v ldapadd >/dev/null 2>&1 || missing+=(ldap-utils)
+	[[ -d /usr/lib/ldap ]] || missing+=(/usr/lib/ldap)
+	_pg_bindir >/dev/null || missing+=(postgresql)
+	command -v psql >/dev/null 2>&1 || missing+=(psql)
+	command -v xmllint >/dev/null 2>&1 || missing+=(xmllint)
+	if ((${#missing[@]})); then
+		harness_log "skipping: not installed: ${missing[*]} (run scripts/deps)"
+		return 1
+	fi
+	return 0
+}
+
+# Fail early (before any server starts) when the programs are not built.
+harness_need_dirsyncd() {
+	[[ -x $DIRSYNCD ]] || harness_die "dirsyncd not built: $DIRSYNCD (run make)"
+	[[ -x $DIRSYNCCTL ]] || harness_die "dirsyncctl not built: $DIRSYNCCTL (run make)"
+}
+
+# wait_for "description" timeout_seconds command...
+# Runs the command every 0.1 s until it succeeds; 1 on timeout.
+wait_for() {
+	local what=$1 limit=$(($2 * 10)) i=0
+	shift 2
+	until "$@" >/dev/null 2>&1; do
+		i=$((i + 1))
+		if ((i >= limit)); then
+			harness_log "timed out after $((limit / 10))s waiting for $what"
+			return 1
+		fi
+		sleep 0.1
+	done
+	return 0
+}
+
+# Milliseconds since the epoch (for timing checks).
+harness_now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+# A random hex secret (no external tools beyond coreutils).
+_harness_secret() { od -An -N16 -tx1 /dev/urandom | tr -d ' \n'; }
+
+# Write text to a file only its owner can read (no trailing newline).
+_harness_secret_file() {
+	(umask 077 && printf '%s' "$2" >"$1")
+	chmod 0600 "$1"
+}
+
+# ---------------------------------------------------------------------------
+# Ports
+
+# Print a free loopback TCP port, reserved for this test until it exits.
+# Candidates are random in 20000-59999; a port is taken when something
+# listens on it or another harness holds its lock directory (mkdir is
+# atomic, so two parallel tests never get the same port).  A lock whose
+# owner is dead is stale and reused.  Safe to call in $(...): the lock
+# records the test's own pid ($$), and the EXIT trap releases it.
+harness_free_port() {
+	local port i owner
+	mkdir -p "$HARNESS_PORT_LOCKDIR" 2>/dev/null &&
+	    chmod 1777 "$HARNESS_PORT_LOCKDIR" 2>/dev/null
+	for ((i = 0; i < 200; i++)); do
+		port=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+		_harness_port_listening "$port" && continue
+		if ! mkdir "$HARNESS_PORT_LOCKDIR/$port" 2>/dev/null; then
+			owner=$(cat "$HARNESS_PORT_LOCKDIR/$port/pid" 2>/dev/null)
+			if [[ -z $owner ]] || kill -0 "$owner" 2>/dev/null; then
+				continue  # in use (or being created right now)
+			fi
+			rm -rf "${HARNESS_PORT_LOCKDIR:?}/$port"
+			mkdir "$HARNESS_PORT_LOCKDIR/$port" 2>/dev/null || continue
+		fi
+		echo $$ >"$HARNESS_PORT_LOCKDIR/$port/pid"
+		echo "$port"
+		return 0
+	done
+	harness_log "no free loopback port found"
+	return 1
+}
+
+# harness_alloc_port VAR - set and export VAR to a free port.
+harness_alloc_port() {
+	local __port
+	__port=$(harness_free_port) || harness_die "no free loopback port"
+	printf -v "$1" '%s' "$__port"
+	export "${1?}"
+}
+
+# Release every port lock this test holds.
+_harness_release_ports() {
+	local lock
+	for lock in "$HARNESS_PORT_LOCKDIR"/*/; do
+		[[ $(cat "$lock/pid" 2>/dev/null) == "$$" ]] && rm -rf "$lock"
+	done
+	return 0
+}
+
+_harness_port_listening() {
+	if command -v ss >/dev/null 2>&1; then
+		[[ -n $(ss -Hltn "sport = :$1" 2>/dev/null) ]]
+	else
+		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+	fi
+}
+
+# ---------------------------------------------------------------------------
+# slapd
+
+_slapd_bin() {
+	command -v slapd 2>/dev/null || echo /usr/sbin/slapd
+}
+_slapadd_bin() {
+	command -v slapadd 2>/dev/null || echo /usr/sbin/slapadd
+}
+
+# Percent-encode a path for an ldapi:// URL.
+_ldapi_url() {
+	local p=$1
+	p=${p//%/%25}
+	p=${p//\//%2F}
+	p=${p//,/%2C}
+	echo "ldapi://$p"
+}
+
+# harness_prepare_slapd [--no-syncprov]
+# Builds cn=config and an empty database and exports the LDAP_* variables,
+# without starting slapd.  harness_start_slapd calls it when needed.
+harness_prepare_slapd() {
+	local syncprov=1 d rootpw_hash svcpw_hash uid gid
+	[[ ${1:-} == --no-syncprov ]] && syncprov=0
+	[[ -n $HARNESS_DIR ]] || harness_die "call harness_init first"
+	[[ -z ${SLAPD_DIR:-} ]] || return 0
+
+	d=$HARNESS_DIR/slapd
+	mkdir -p "$d/config" "$d/data"
+	SLAPD_DIR=$d
+	harness_alloc_port LDAP_PORT
+	export LDAP_BASE=dc=example,dc=com
+	export LDAP_ADMIN_DN=cn=admin,$LDAP_BASE
+	export LDAP_SERVICE_DN=cn=dirsync,ou=services,$LDAP_BASE
+	LDAP_ADMIN_PW=$(_harness_secret)
+	export LDAP_ADMIN_PW
+	LDAP_SERVICE_PW=$(_harness_secret)
+	export LDAP_SERVICE_PW
+	export LDAP_SERVICE_PW_FILE=$d/service.pw
+	_harness_secret_file "$LDAP_SERVICE_PW_FILE" "$LDAP_SERVICE_PW"
+	_harness_secret_file "$d/admin.pw" "$LDAP_ADMIN_PW"
+	export LDAP_URI=ldap://127.0.0.1:$LDAP_PORT
+	export LDAPI_SOCKET=$d/ldapi
+	LDAPI_URI=$(_ldapi_url "$LDAPI_SOCKET")
+	export LDAPI_URI
+
+	rootpw_hash=$(slappasswd -s "$LDAP_ADMIN_PW" 2>/dev/null) ||
+	    rootpw_hash=$LDAP_ADMIN_PW
+	svcpw_hash=$(slappasswd -s "$LDAP_SERVICE_PW" 2>/dev/null) ||
+	    svcpw_hash=$LDAP_SERVICE_PW
+	# SASL EXTERNAL over ldapi:// identifies us by uid/gid; map that
+	# identity to the admin DN so `ldapadd -Y EXTERNAL -H $LDAPI_URI` works.
+	uid=$(id -u)
+	gid=$(id -g)
+
+	{
+		cat <<-EOF
+		dn: cn=config
+		objectClass: olcGlobal
+		cn: config
+		olcPidFile: $d/slapd.pid
+		olcArgsFile: $d/slapd.args
+		olcAuthzRegexp: {0}"gidNumber=$gid\\+uidNumber=$uid,cn=peercred,cn=external,cn=auth" "$LDAP_ADMIN_DN"
+
+		dn: cn=module{0},cn=config
+		objectClass: olcModuleList
+		cn: module{0}
+		olcModulePath: /usr/lib/ldap
+		olcModuleLoad: {0}back_mdb
+		EOF
+		((syncprov)) && echo "olcModuleLoad: {1}syncprov"
+		cat <<-EOF
+
+		dn: cn=schema,cn=config
+		objectClass: olcSchemaConfig
+		cn: schema
+
+		include: file:///etc/ldap/schema/core.ldif
+
+		include: file:///etc/ldap/schema/cosine.ldif
+
+		include: file:///etc/ldap/schema/inetorgperson.ldif
+
+		include: file:///etc/ldap/schema/nis.ldif
+
+		dn: olcDatabase={-1}frontend,cn=config
+		objectClass: olcDatabaseConfig
+		objectClass: olcFrontendConfig
+		olcDatabase: {-1}frontend
+		olcSizeLimit: 500
+
+		dn: olcDatabase={0}config,cn=config
+		objectClass: olcDatabaseConfig
+		olcDatabase: {0}config
+		olcAccess: {0}to * by dn.exact="$LDAP_ADMIN_DN" manage by * none
+
+		dn: olcDatabase={1}mdb,cn=config
+		objectClass: olcDatabaseConfig
+		objectClass: olcMdbConfig
+		olcDatabase: {1}mdb
+		olcSuffix: $LDAP_BASE
+		olcRootDN: $LDAP_ADMIN_DN
+		olcRootPW: $rootpw_hash
+		olcDbDirectory: $d/data
+		olcDbMaxSize: 4294967296
+		olcDbNoSync: TRUE
+		olcDbIndex: objectClass eq
+		olcDbIndex: entryUUID eq
+		olcDbIndex: entryCSN eq
+		olcDbIndex: uid eq
+		olcDbIndex: cn eq,sub
+		olcDbIndex: mail eq
+		olcDbIndex: member eq
+		olcDbIndex: manager eq
+		olcLimits: {0}dn.exact="$LDAP_SERVICE_DN" size=unlimited time=unlimited
+		olcAccess: {0}to attrs=userPassword by dn.exact="$LDAP_ADMIN_DN" write by anonymous auth by * none
+		olcAccess: {1}to * by dn.exact="$LDAP_ADMIN_DN" write by dn.exact="$LDAP_SERVICE_DN" read by * none
+		EOF
+		if ((syncprov)); then
+			cat <<-EOF
+
+			dn: olcOverlay={0}syncprov,olcDatabase={1}mdb,cn=config
+			objectClass: olcOverlayConfig
+			objectClass: olcSyncProvConfig
+			olcOverlay: {0}syncprov
+			olcSpCheckpoint: 100 10
+			olcSpSessionlog: 10000
+			EOF
+		fi
+	} >"$d/config.ldif"
+	"$(_slapadd_bin)" -n0 -F "$d/config" -l "$d/config.ldif" \
+	    >"$d/slapadd-config.log" 2>&1 ||
+	    { cat "$d/slapadd-config.log" >&2; harness_die "slapadd -n0 failed"; }
+
+	# The entries every test needs: the suffix, the three OUs and the
+	# read-only service account.  Loaded (skipping existing entries) when
+	# slapd first starts, so a harness_slapadd'ed directory keeps its own.
+	local o=${LDAP_BASE%%,*}
+	o=${o#dc=}
+	cat >"$d/base.ldif" <<-EOF
+	dn: $LDAP_BASE
+	objectClass: dcObject
+	objectClass: organization
+	dc: $o
+	o: $o
+
+	dn: ou=people,$LDAP_BASE
+	objectClass: organizationalUnit
+	ou: people
+
+	dn: ou=groups,$LDAP_BASE
+	objectClass: organizationalUnit
+	ou: groups
+
+	dn: ou=services,$LDAP_BASE
+	objectClass: organizationalUnit
+	ou: services
+
+	dn: $LDAP_SERVICE_DN
+	objectClass: applicationProcess
+	objectClass: simpleSecurityObject
+	cn: dirsync
+	description: read-only account of the dirsync daemon
+	userPassword: $svcpw_hash
+	EOF
+	SLAPD_BASE_LOADED=0
+}
+
+# harness_slapadd FILE.ldif - offline bulk load (benchmarks); call before
+# harness_start_slapd.  Operational attributes are generated by slapadd.
+harness_slapadd() {
+	local f=$1
+	harness_prepare_slapd
+	[[ -z $SLAPD_PID ]] || harness_die "harness_slapadd: slapd is running"
+	"$(_slapadd_bin)" -q -n1 -F "$SLAPD_DIR/config" -l "$f" \
+	    >>"$SLAPD_DIR/slapadd.log" 2>&1 ||
+	    { tail -n 20 "$SLAPD_DIR/slapadd.log" >&2; harness_die "slapadd $f failed"; }
+}
+
+# harness_start_slapd [--no-syncprov]
+harness_start_slapd() {
+	harness_prepare_slapd "$@"
+	_harness_slapd_run || return 1
+	if [[ $SLAPD_BASE_LOADED == 0 ]]; then
+		harness_ldap_load "$SLAPD_DIR/base.ldif" || return 1
+		SLAPD_BASE_LOADED=1
+	fi
+}
+
+# Start slapd again on the same port with the same data (outage tests).
+harness_start_slapd_again() {
+	[[ -n ${SLAPD_DIR:-} ]] || harness_die "slapd was never started"
+	_harness_slapd_run
+}
+
+_harness_slapd_run() {
+	[[ -z $SLAPD_PID ]] || return 0
+	rm -f "$LDAPI_SOCKET"   # left by a previous run of this slapd
+	# -d makes slapd stay in the foreground, so we own its pid; level 0
+	# logs nothing but startup failures (set HARNESS_SLAPD_DEBUG=stats
+	# to see every operation in slapd/slapd.log).
+	"$(_slapd_bin)" -d "${HARNESS_SLAPD_DEBUG:-0}" -F "$SLAPD_DIR/config" \
+	    -h "$LDAP_URI/ $LDAPI_URI" >>"$SLAPD_DIR/slapd.log" 2>&1 &
+	SLAPD_PID=$!
+	if ! wait_for "slapd on $LDAP_URI" 30 _harness_slapd_answers; then
+		tail -n 20 "$SLAPD_DIR/slapd.log" >&2
+		harness_stop_slapd
+		return 1
+	fi
+}
+
+# slapd answers when a base search of the suffix gets any LDAP result
+# (0 = found, 32 = noSuchObject before the suffix entry is loaded).
+_harness_slapd_answers() {
+	kill -0 "$SLAPD_PID" 2>/dev/null || return 1
+	local rc=0
+	ldapsearch -x -LLL -o nettimeout=2 -H "$LDAP_URI" -D "$LDAP_ADMIN_DN" \
+	    -w "$LDAP_ADMIN_PW" -s base -b "$LDAP_BASE" dn >/dev/null 2>&1 ||
+	    rc=$?
+	[[ $rc == 0 || $rc == 32 ]]
+}
+
+harness_stop_slapd() {
+	[[ -n $SLAPD_PID ]] || return 0
+	_harness_kill_wait "$SLAPD_PID" 10
+	SLAPD_PID=
+}
+
+# harness_ldap_load FILE.ldif - ldapadd as admin.  Entries that already
+# exist (the base entries in a generated file) are skipped; any other
+# error fails.
+harness_ldap_load() {
+	local f=$1 out rc=0
+	out=$(ldapadd -c -x -H "$LDAP_URI" -D "$LDAP_ADMIN_DN" \
+	    -y "$SLAPD_DIR/admin.pw" -f "$f" 2>&1 >/dev/null) || rc=$?
+	[[ $rc == 0 ]] && return 0
+	# -c keeps going; report errors other than "Already exists (68)".
+	if grep -E '^ldap_add: ' <<<"$out" | grep -qv 'Already exists (68)'; then
+		printf '%s\n' "$out" >&2
+		harness_log "ldapadd $f failed"
+		return 1
+	fi
+	return 0
+}
+
+# harness_ldap_modify FILE.ldif - ldapmodify as admin (changetype records).
+harness_ldap_modify() {
+	ldapmodify -x -H "$LDAP_URI" -D "$LDAP_ADMIN_DN" \
+	    -y "$SLAPD_DIR/admin.pw" -f "$1" >/dev/null
+}
+
+# harness_ldapsearch ARGS... - ldapsearch as admin, -LLL, against LDAP_URI.
+harness_ldapsearch() {
+	ldapsearch -x -LLL -o ldif-wrap=no -H "$LDAP_URI" -D "$LDAP_ADMIN_DN" \
+	    -y "$SLAPD_DIR/admin.pw" "$@"
+}
+
+# ---------------------------------------------------------------------------
+# PostgreSQL
+
+# The directory holding initdb/pg_ctl: the highest /usr/lib/postgresql/N,
+# else wherever initdb is on PATH.
+_pg_bindir() {
+	local d
+	d=$(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+	if [[ -x $d/initdb ]]; then
+		echo "$d"
+	elif command -v initdb >/dev/null 2>&1; then
+		dirname "$(command -v initdb)"
+	else
+		return 1
+	fi
+}
+
+# PostgreSQL refuses to run as root: as root we run its programs as the
+# `postgres` account (or a dedicated system user when that is missing).
+_pg_pick_user() {
+	if [[ $(id -u) != 0 ]]; then
+		PG_OS_USER=
+		return 0
+	fi
+	if id postgres >/dev/null 2>&1; then
+		PG_OS_USER=postgres
+		return 0
+	fi
+	PG_OS_USER=dirsync-test
+	if ! id "$PG_OS_USER" >/dev/null 2>&1; then
+		# A parallel test may win the race; only its existence matters.
+		useradd --system --no-create-home --shell /usr/sbin/nologin \
+		    "$PG_OS_USER" 2>/dev/null || true
+		id "$PG_OS_USER" >/dev/null 2>&1 ||
+		    harness_die "cannot create user $PG_OS_USER"
+	fi
+}
+
+# Run a command as the PostgreSQL OS user.
+_pg_as() {
+	if [[ -n $PG_OS_USER ]]; then
+		# From /, since the account may not enter the current directory.
+		(cd / && runuser -u "$PG_OS_USER" -- "$@")
+	else
+		"$@"
+	fi
+}
+
+_pg_ctl() {
+	_pg_as "$PG_BINDIR/pg_ctl" -D "$PG_DATA" -l "$PG_DIR/postgres.log" "$@"
+}
+
+# harness_prepare_pg - initdb, configuration, the dirsync role and
+# database; exports PG_*.  The server is left stopped.  harness_start_pg
+# calls it when needed.
+harness_prepare_pg() {
+	[[ -n $HARNESS_DIR ]] || harness_die "call harness_init first"
+	[[ -z ${PG_DIR:-} ]] || return 0
+	PG_BINDIR=$(_pg_bindir) || harness_die "PostgreSQL is not installed"
+	_pg_pick_user
+	PG_DIR=$HARNESS_DIR/pg
+	PG_DATA=$PG_DIR/data
+	export PG_SOCKDIR=$PG_DIR/sock
+	mkdir -p "$PG_DIR" "$PG_SOCKDIR"
+	chmod 755 "$PG_DIR" "$PG_SOCKDIR"
+	[[ -z $PG_OS_USER ]] || chown "$PG_OS_USER:" "$PG_DIR" "$PG_SOCKDIR"
+	harness_alloc_port PG_PORT
+	export PG_HOST=127.0.0.1
+	export PG_USER=dirsync PG_DATABASE=dirsync
+	export PG_CONNINFO="host=$PG_HOST port=$PG_PORT dbname=$PG_DATABASE user=$PG_USER"
+	PG_PASSWORD=$(_harness_secret)
+	export PG_PASSWORD
+	export PG_PASSWORD_FILE=$HARNESS_DIR/pg.pw
+	_harness_secret_file "$PG_PASSWORD_FILE" "$PG_PASSWORD"
+
+	# --no-sync / fsync=off: a throwaway cluster needs no durability, and
+	# fsync dominates the run time of short tests.  Never do this for data
+	# that matters.
+	_pg_as "$PG_BINDIR/initdb" -D "$PG_DATA" -U postgres -E UTF8 \
+	    --no-locale --no-sync --auth-local=trust --auth-host=scram-sha-256 \
+	    >"$PG_DIR/initdb.log" 2>&1 ||
+	    { cat "$PG_DIR/initdb.log" >&2; harness_die "initdb failed"; }
+	_pg_as tee -a "$PG_DATA/postgresql.conf" >/dev/null <<-EOF
+
+	# --- dirsync test harness ---
+	listen_addresses = '127.0.0.1'
+	port = $PG_PORT
+	unix_socket_directories = '$PG_SOCKDIR'
+	# tests only: no durability wanted, speed is
+	fsync = off
+	synchronous_commit = off
+	full_page_writes = off
+	max_connections = 40
+	shared_buffers = 64MB
+	log_min_messages = warning
+	log_line_prefix = '%m [%p] %u@%d '
+	EOF
+	_pg_as tee "$PG_DATA/pg_hba.conf" >/dev/null <<-EOF
+	# dirsync test harness: the superuser over the socket in the temp dir
+	# without a password; the daemon's role only over TCP with SCRAM.
+	local all postgres trust
+	host  all dirsync 127.0.0.1/32 scram-sha-256
+	EOF
+
+	# Create the role and database with the server reachable only through
+	# its private socket, so nothing can connect before they exist.
+	_pg_ctl start -w -t 60 -o "-c listen_addresses=''" >/dev/null ||
+	    { tail -n 20 "$PG_DIR/postgres.log" >&2; harness_die "pg_ctl start failed"; }
+	HARNESS_PG_STARTED=1
+	if ! _pg_psql postgres -c "CREATE ROLE dirsync LOGIN PASSWORD '$PG_PASSWORD'" ||
+	    ! _pg_psql postgres -c "CREATE DATABASE dirsync OWNER dirsync"; then
+		harness_die "cannot create the dirsync role and database"
+	fi
+	harness_stop_pg
+}
+
+# psql as the superuser over the socket: _pg_psql DB ARGS...
+_pg_psql() {
+	local db=$1
+	shift
+	psql -X -q -v ON_ERROR_STOP=1 -h "$PG_SOCKDIR" -p "$PG_PORT" \
+	    -U postgres -d "$db" "$@"
+}
+
+harness_start_pg() {
+	harness_prepare_pg
+	[[ $HARNESS_PG_STARTED == 1 ]] && return 0
+	if ! _pg_ctl start -w -t 60 >/dev/null; then
+		tail -n 20 "$PG_DIR/postgres.log" >&2
+		harness_log "pg_ctl start failed"
+		return 1
+	fi
+	HARNESS_PG_STARTED=1
+}
+
+harness_start_pg_again() {
+	[[ -n ${PG_DIR:-} ]] || harness_die "PostgreSQL was never started"
+	harness_start_pg
+}
+
+# Fast shutdown: connected clients (the daemon) are disconnected.
+harness_stop_pg() {
+	[[ $HARNESS_PG_STARTED == 1 ]] || return 0
+	_pg_ctl stop -m fast -w -t 30 >/dev/null
+	HARNESS_PG_STARTED=0
+}
+
+# pg_sql "SQL" [DB] - run SQL as superuser (default database dirsync) and
+# print the result unaligned, tuples only (fields separated by '|').
+pg_sql() {
+	_pg_psql "${2:-dirsync}" -At -c "$1"
+}
+
+# harness_pg_create_db NAME - another empty database owned by dirsync.
+harness_pg_create_db() {
+	_pg_psql postgres -c "CREATE DATABASE \"$1\" OWNER dirsync" >/dev/null
+}
+
+# ---------------------------------------------------------------------------
+# dirsyncd
+
+# harness_write_config [--file PATH] [--socket PATH] [LINE...]
+# Writes a configuration for the harness's servers (default
+# $HARNESS_DIR/dirsync.conf).  Extra lines are INI: "[section]" selects a
+# section, "key = value" sets a key there, overriding the default, and
+# "key =!" removes it.  Each section is written once.
+harness_write_config() {
+	local file=$HARNESS_DIR/dirsync.conf
+	local sock=$HARNESS_DIR/status.sock
+	while (($#)); do
+		case $1 in
+		--file) file=$2; shift 2 ;;
+		--socket) sock=$2; shift 2 ;;
+		*) break ;;
+		esac
+	done
+	local -a order=() keys=()
+	local -A val=()
+	local sec=log line k v
+	# The defaults, as "section|key|value".
+	local defaults=(
+		"log|level|info"
+		"log|target|stderr"
+		"ldap|uri|${LDAP_URI:-ldap://127.0.0.1:1}"
+		"ldap|bind_dn|${LDAP_SERVICE_DN:-}"
+		"ldap|bind_password_file|${LDAP_SERVICE_PW_FILE:-}"
+		"ldap|network_timeout|5s"
+		"postgresql|conninfo|\"${PG_CONNINFO:-host=127.0.0.1 port=1}\""
+		"postgresql|password_file|${PG_PASSWORD_FILE:-}"
+		"postgresql|connect_timeout|5s"
+		"status|socket|$sock"
+		"status|client_timeout|2s"
+		"retry|backoff_min|100ms"
+		"retry|backoff_max|1s"
+	)
+	_cfg_set() {
+		[[ " ${order[*]} " == *" $1 "* ]] || order+=("$1")
+		[[ -v "val[$1|$2]" ]] || keys+=("$1|$2")
+		val[$1|$2]=$3
+	}
+	for line in "${defaults[@]}"; do
+		IFS='|' read -r sec k v <<<"$line"
+		[[ -n $v ]] && _cfg_set "$sec" "$k" "$v"
+	done
+	sec=log
+	for line in "$@"; do
+		if [[ $line =~ ^[[:space:]]*\[([^]]*)\][[:space:]]*$ ]]; then
+			sec=${BASH_REMATCH[1]}
+			[[ " ${order[*]} " == *" $sec "* ]] || order+=("$sec")
+		elif [[ $line =~ ^[[:space:]]*([A-Za-z0-9_]+)[[:space:]]*=[[:space:]]*(.*)$ ]]; then
+			k=${BASH_REMATCH[1]}
+			v=${BASH_REMATCH[2]}
+			if [[ $v == '!' ]]; then
+				unset "val[$sec|$k]"
+			else
+				_cfg_set "$sec" "$k" "$v"
+			fi
+		else
+			harness_die "harness_write_config: not an INI line: $line"
+		fi
+	done
+	{
+		echo "# Written by tests/harness/lib.sh for a throwaway test."
+		for sec in "${order[@]}"; do
+			printf '\n[%s]\n' "$sec"
+			for k in "${keys[@]}"; do
+				[[ ${k%%|*} == "$sec" && -v "val[$k]" ]] || continue
+				printf '%s = %s\n' "${k#*|}" "${val[$k]}"
+			done
+		done
+	} >"$file.tmp"
+	# Atomic replace: a reload never sees half a file.
+	mv -f "$file.tmp" "$file"
+	unset -f _cfg_set
+}
+
+# harness_spawn_dirsyncd CONFIG LOG [ARGS...]
+# Start a daemon in the foreground mode (-f) in the background, without
+# waiting.  Sets HARNESS_LAST_PID; the daemon is stopped at exit.
+harness_spawn_dirsyncd() {
+	local conf=$1 log=$2
+	shift 2
+	[[ -x $DIRSYNCD ]] || harness_die "dirsyncd not built: $DIRSYNCD"
+	"$DIRSYNCD" -f -c "$conf" "$@" >>"$log" 2>&1 </dev/null &
+	HARNESS_LAST_PID=$!
+	HARNESS_DIRSYNCD_PIDS+=("$HARNESS_LAST_PID")
+}
+
+# The status socket named in a config file.
+harness_config_socket() {
+	sed -n 's/^[[:space:]]*socket[[:space:]]*=[[:space:]]*//p' "$1" | tail -n 1
+}
+
+# harness_wait_dirsyncd PID SOCKET LOG - wait (15 s) for the socket; fail
+# early, with the log, if the daemon dies.
+harness_wait_dirsyncd() {
+	local pid=$1 sock=$2 log=$3 i
+	for ((i = 0; i < 150; i++)); do
+		if ! kill -0 "$pid" 2>/dev/null; then
+			harness_log "dirsyncd (pid $pid) exited during start-up:"
+			tail -n 30 "$log" >&2
+			return 1
+		fi
+		[[ -S $sock ]] && return 0
+		sleep 0.1
+	done
+	harness_log "dirsyncd (pid $pid): no status socket $sock after 15s"
+	tail -n 30 "$log" >&2
+	return 1
+}
+
+# harness_start_dirsyncd [ARGS...]
+# Start $DIRSYNCD -f -c $DIRSYNCD_CONF (default $HARNESS_DIR/dirsync.conf,
+# written with the defaults if missing) with its output appended to
+# $DIRSYNCD_LOG (default $HARNESS_DIR/dirsyncd.log); wait for its status
+# socket.  Sets DIRSYNCD_PID and HARNESS_STATUS_SOCKET.
+harness_start_dirsyncd() {
+	: "${DIRSYNCD_CONF:=$HARNESS_DIR/dirsync.conf}"
+	: "${DIRSYNCD_LOG:=$HARNESS_DIR/dirsyncd.log}"
+	export DIRSYNCD_CONF DIRSYNCD_LOG
+	[[ -f $DIRSYNCD_CONF ]] || harness_write_config --file "$DIRSYNCD_CONF"
+	HARNESS_STATUS_SOCKET=$(harness_config_socket "$DIRSYNCD_CONF")
+	export HARNESS_STATUS_SOCKET
+	harness_spawn_dirsyncd "$DIRSYNCD_CONF" "$DIRSYNCD_LOG" "$@"
+	DIRSYNCD_PID=$HARNESS_LAST_PID
+	harness_wait_dirsyncd "$DIRSYNCD_PID" "$HARNESS_STATUS_SOCKET" \
+	    "$DIRSYNCD_LOG"
+}
+
+# harness_stop_dirsyncd [PID] - SIGTERM and wait (10 s, then SIGKILL).
+# Sets HARNESS_STOP_RC (the exit status) and HARNESS_STOP_MS (how long
+# it took); returns 0 whatever the exit status.
+# shellcheck disable=SC2034  # results for the caller
+harness_stop_dirsyncd() {
+	local pid=${1:-${DIRSYNCD_PID:-}} t0 i=0
+	HARNESS_STOP_RC=
+	HARNESS_STOP_MS=
+	[[ -n $pid ]] || return 0
+	t0=$(harness_now_ms)
+	kill -TERM "$pid" 2>/dev/null
+	while kill -0 "$pid" 2>/dev/null && ((i < 100)); do
+		sleep 0.05
+		i=$((i + 1))
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		harness_log "dirsyncd (pid $pid) still running 5s after SIGTERM: killing it"
+		kill -KILL "$pid" 2>/dev/null
+	fi
+	HARNESS_STOP_RC=0
+	wait "$pid" 2>/dev/null || HARNESS_STOP_RC=$?
+	HARNESS_STOP_MS=$(($(harness_now_ms) - t0))
+	[[ $pid != "${DIRSYNCD_PID:-}" ]] || DIRSYNCD_PID=
+	return 0
+}
+
+# harness_status [COMMAND] - one request on the status socket, reply on
+# stdout.  No command: `dirsyncctl status --xml`; else `dirsyncctl raw`.
+# The socket is $HARNESS_STATUS_SOCKET unless -s SOCKET comes first.
+harness_status() {
+	local sock=${HARNESS_STATUS_SOCKET:-$HARNESS_DIR/status.sock}
+	if [[ ${1:-} == -s ]]; then
+		sock=$2
+		shift 2
+	fi
+	if (($# == 0)); then
+		"$DIRSYNCCTL" -s "$sock" status --xml
+	else
+		"$DIRSYNCCTL" -s "$sock" raw "$*"
+	fi
+}
+
+# harness_xpath EXPR - evaluate an XPath expression on the XML on stdin
+# (e.g. 'string(/dirsync/connection[@name="ldap"]/@state)').
+harness_xpath() {
+	local xml
+	xml=$(cat)
+	[[ -n $xml ]] || return 1
+	xmllint --xpath "$1" - <<<"$xml" 2>/dev/null
+}
+
+# harness_status_get EXPR [-s SOCKET] - ask for status and evaluate EXPR.
+harness_status_get() {
+	local expr=$1
+	shift
+	harness_status "$@" | harness_xpath "$expr"
+}
+
+# Shorthands for the usual questions.
+harness_conn_state() {
+	harness_status_get "string(/dirsync/connection[@name=\"$1\"]/@state)" "${@:2}"
+}
+harness_schema_state() {
+	harness_status_get 'string(/dirsync/schema/@state)' "$@"
+}
+
+# harness_sock_client SOCKET DATA [MAX_MS]
+# A raw Unix-socket client for abuse tests, in Perl (perl-base is always
+# installed on Debian): connects, writes DATA as is (no newline added;
+# "" sends nothing), then reads without writing more until the daemon
+# closes the connection or MAX_MS (default 10000) pass.  Prints the reply
+# on stdout and "closed-after-ms=N" (or "still-open") on stderr.
+harness_sock_client() {
+	perl -e '
+		use strict; use warnings;
+		use IO::Socket::UNIX; use IO::Select; use Time::HiRes qw(time);
+		my ($path, $data, $max) = @ARGV;
+		$max ||= 10000;
+		my $t0 = time;
+		my $s = IO::Socket::UNIX->new(Type => SOCK_STREAM(), Peer => $path)
+		    or die "connect $path: $!\n";
+		$SIG{PIPE} = "IGNORE";
+		syswrite($s, $data) if length $data;
+		my $sel = IO::Select->new($s);
+		my $reply = "";
+		while (1) {
+			my $left = $max / 1000 - (time - $t0);
+			if ($left <= 0) { print STDERR "still-open\n"; last; }
+			next unless $sel->can_read($left);
+			my $n = sysread($s, my $buf, 65536);
+			if (!$n) {   # 0 = EOF, undef = reset: closed either way
+				printf STDERR "closed-after-ms=%d\n", (time - $t0) * 1000;
+				last;
+			}
+			$reply .= $buf;
+		}
+		print $reply;
+	' "$1" "$2" "${3:-10000}"
+}
+
+# Line count of a log, to look only at what comes after: see harness_log_since.
+harness_log_mark() {
+	local f=${1:-$DIRSYNCD_LOG}
+	if [[ -f $f ]]; then wc -l <"$f"; else echo 0; fi
+}
+# harness_log_since MARK [LOG] - the lines written after the mark.
+harness_log_since() { tail -n "+$(($1 + 1))" "${2:-$DIRSYNCD_LOG}"; }

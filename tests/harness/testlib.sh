@@ -1,0 +1,86 @@
+# shellcheck shell=bash
+# tests/harness/testlib.sh - tiny assertion helpers for the integration
+# tests; source after lib.sh.
+#
+#   t_check "schema is done" test "$(harness_schema_state)" = done
+#   t_pass "name" / t_fail "name" "why"
+#   t_done                # last line: "N passed, N failed"; exit 1 on failure
+#
+# t_skip "why" exits 77 (automake: skipped) when nothing can run.
+
+T_PASSED=0
+T_FAILED=0
+
+t_pass() {
+	T_PASSED=$((T_PASSED + 1))
+	printf 'ok - %s\n' "$1"
+}
+
+# t_fail NAME [DETAIL...]
+t_fail() {
+	T_FAILED=$((T_FAILED + 1))
+	printf 'not ok - %s\n' "$1"
+	shift
+	(($# == 0)) || printf '#   %s\n' "$@"
+}
+
+# t_check NAME COMMAND... - pass when the command succeeds.  Its output is
+# shown only when it fails.
+t_check() {
+	local name=$1 out rc=0
+	shift
+	out=$("$@" 2>&1) || rc=$?
+	if [[ $rc == 0 ]]; then
+		t_pass "$name"
+	else
+		t_fail "$name" "command: $* (exit $rc)"
+		[[ -z $out ]] || printf '%s\n' "$out" | sed 's/^/#   | /' | tail -n 20
+	fi
+}
+
+# t_eq NAME EXPECTED ACTUAL
+t_eq() {
+	if [[ $2 == "$3" ]]; then
+		t_pass "$1"
+	else
+		t_fail "$1" "expected: '$2'" "actual:   '$3'"
+	fi
+}
+
+# t_match NAME EXTENDED_REGEX ACTUAL
+t_match() {
+	if [[ $3 =~ $2 ]]; then
+		t_pass "$1"
+	else
+		t_fail "$1" "expected to match: $2" "actual: '$3'"
+	fi
+}
+
+# t_grep NAME EXTENDED_REGEX TEXT - pass when a line of TEXT matches.
+t_grep() {
+	if grep -qE -- "$2" <<<"$3"; then
+		t_pass "$1"
+	else
+		t_fail "$1" "no line matches: $2"
+		printf '%s\n' "$3" | sed 's/^/#   | /' | tail -n 20
+	fi
+}
+
+# t_skip WHY - nothing can run: exit 77 (automake's "skipped").
+t_skip() {
+	printf '# SKIP %s\n' "$*"
+	exit 77
+}
+
+# t_done - summary line, then exit 0 (all passed) or 1.  On failure the
+# tail of the daemon log helps whoever reads tests/integration/*.log.
+t_done() {
+	local log=${DIRSYNCD_LOG:-${HARNESS_DIR:-}/dirsyncd.log}
+	if ((T_FAILED > 0)) && [[ -f $log ]]; then
+		printf '# --- last lines of %s ---\n' "$log"
+		tail -n 40 "$log" | sed 's/^/# /'
+	fi
+	printf '%d passed, %d failed\n' "$T_PASSED" "$T_FAILED"
+	((T_FAILED == 0)) || exit 1
+	exit 0
+}
