@@ -301,8 +301,13 @@ fold_into(struct sbuf *b, const unsigned char *s, size_t len)
 	size_t i = 0;
 
 	while (i < len) {
-		size_t n = utf8_seq_len(s + i, len - i);
+		size_t n;
 
+		if (s[i] < 0x80) {      /* the common case, kept cheap */
+			sbuf_putc(b, to_lower(s[i++]));
+			continue;
+		}
+		n = utf8_seq_len(s + i, len - i);
 		if (n == 0) {
 			sbuf_putc(b, s[i++]);
 			continue;
@@ -443,14 +448,16 @@ dn_scan_escape(struct dn_cursor *c, struct sbuf *raw)
 {
 	const char *bs = c->p++;
 	unsigned char ch;
-	int hi, lo;
+	int hi;
 
 	if (c->p >= c->end)
 		return dn_fail_at(c, bs, "unterminated escape");
 	ch = (unsigned char)*c->p;
 	hi = hex_value(ch);
 	if (hi >= 0) {
-		lo = c->p + 1 < c->end ? hex_value((unsigned char)c->p[1]) : -1;
+		int lo = c->p + 1 < c->end ?
+		    hex_value((unsigned char)c->p[1]) : -1;
+
 		if (lo < 0)
 			return dn_fail_at(c, bs,
 			    "bad hex escape (\\ needs two hex digits)");

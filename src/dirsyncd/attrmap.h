@@ -6,9 +6,10 @@
  * then attrmap_set() applies each per-field override from the
  * configuration file ("login = mailNickname"); a map that went through
  * both is complete and valid.  attrmap_search_attrs() gives the attribute
- * list to request.  The map holds copies of its names in fixed arrays, so
- * it is copied by assignment, needs no free and outlives the
- * configuration text it came from (a reload builds a new one).
+ * list to request.  The map holds copies of its names in fixed,
+ * zero-padded arrays, so it is copied by assignment, needs no free,
+ * outlives the configuration text it came from, and two maps with the
+ * same names are equal under memcmp() (a reload can tell a change).
  *
  * Names are checked when set (RFC 4512 §2.5: descr or numericoid,
  * attribute options allowed after ';') because they are pasted into search

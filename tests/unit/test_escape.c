@@ -397,10 +397,13 @@ struct norm_case {
 
 static const struct norm_case norm_cases[] = {
 	{ "cn=smith\\, john,ou=people,dc=example,dc=com", {
-		"CN=Smith\\, John,OU=People,DC=Example,DC=COM",     /* AD */
+		/* AD: upper-case types, backslash-special escapes */
+		"CN=Smith\\, John,OU=People,DC=Example,DC=COM",
+		/* hex escapes, as normalised forms and some clients write */
 		"cn=smith\\2c john, ou=people,dc=example,dc=com",
-		"cn=Smith\\2C John,ou=People,dc=example,dc=com",    /* OpenLDAP */
-		"cn=Smith\\, John, ou=People, dc=example, dc=com",  /* 389-ds */
+		"cn=Smith\\2C John,ou=People,dc=example,dc=com",
+		/* a member value typed with spaces after the commas */
+		"cn=Smith\\, John, ou=People, dc=example, dc=com",
 		"cn = Smith\\, John ; ou = People ; dc = example ; dc = com",
 		"cn=\"Smith, John\",ou=people,dc=example,dc=com",   /* RFC 1779 */
 		"  CN=SMITH\\, JOHN  ,  OU=PEOPLE,DC=EXAMPLE,DC=COM  " } },
