@@ -24,6 +24,33 @@
 #
 # Nothing here talks to anything but 127.0.0.1 and Unix sockets in the
 # temp dir.
+#
+# Reference (each function has its comment below):
+#   set-up      harness_init, harness_have_servers, harness_need_dirsyncd,
+#               harness_alloc_port VAR, harness_free_port, wait_for,
+#               harness_now_ms
+#   slapd       harness_prepare_slapd / harness_start_slapd [--no-syncprov],
+#               harness_stop_slapd, harness_start_slapd_again,
+#               harness_slapadd FILE (before start), harness_ldap_load FILE,
+#               harness_ldap_modify FILE, harness_ldapsearch ARGS
+#               -> LDAP_URI LDAPI_URI LDAP_BASE LDAP_ADMIN_DN LDAP_ADMIN_PW
+#                  LDAP_SERVICE_DN LDAP_SERVICE_PW_FILE (0600) LDAP_PORT
+#   PostgreSQL  harness_prepare_pg / harness_start_pg, harness_stop_pg,
+#               harness_start_pg_again, pg_sql "SQL" [DB],
+#               harness_pg_create_db NAME
+#               -> PG_HOST PG_PORT PG_CONNINFO PG_PASSWORD_FILE (0600)
+#                  PG_SOCKDIR (superuser "postgres", trust, over the socket)
+#   dirsyncd    harness_write_config [--file F] [--socket S] [INI lines],
+#               harness_start_dirsyncd [ARGS], harness_stop_dirsyncd [PID],
+#               harness_spawn_dirsyncd CONF LOG, harness_wait_dirsyncd,
+#               harness_status [CMD], harness_xpath EXPR,
+#               harness_status_get EXPR, harness_status_validate,
+#               harness_conn_state NAME,
+#               harness_schema_state, harness_sock_client SOCK DATA [MS],
+#               harness_log_mark, harness_log_since MARK
+#               -> DIRSYNCD_PID DIRSYNCD_LOG HARNESS_STATUS_SOCKET
+#   mail        $FAKE_SENDMAIL (tests/harness/fake-sendmail) appends to
+#               $FAKE_SENDMAIL_OUT
 
 # Where the sources and the build are: `make check` exports both; direct
 # runs (bash tests/integration/x.sh) fall back to the repository itself.
@@ -830,6 +857,15 @@ harness_status_get() {
 	local expr=$1
 	shift
 	harness_status "$@" | harness_xpath "$expr"
+}
+
+# harness_status_validate [-s SOCKET] [COMMAND] - the reply validates
+# against schema/status.xsd (xmllint prints why not).
+harness_status_validate() {
+	local f
+	f=$(mktemp "$HARNESS_DIR/status-XXXXXX.xml")
+	harness_status "$@" >"$f" || true
+	xmllint --noout --schema "$top_srcdir/schema/status.xsd" "$f"
 }
 
 # Shorthands for the usual questions.

@@ -52,6 +52,7 @@ for c in ldap postgresql; do
 	t_match "$c: last error reported" '.+' "$(last_error "$c")"
 	t_eq "$c: one warning for the repeated failure" 1 "$(warnings "$c")"
 done
+t_check "status with errors validates" harness_status_validate
 t_eq "schema not migrated without a database" 0 \
     "$(harness_status_get 'string(/dirsync/schema/@applied)')"
 

@@ -201,6 +201,7 @@ mark=$(harness_log_mark)
 DIRSYNCD_CONF=$HARNESS_DIR/twin1.conf harness_start_dirsyncd
 t_check "newer database: schema state too-new" \
     wait_for "schema too-new" 10 schema_is 'too-new'
+t_check "newer database: status validates" harness_status_validate
 t_check "newer database: error logged" \
     wait_for "the too-new error in the log" 5 \
     grep -q 'newer than this dirsyncd' "$DIRSYNCD_LOG"

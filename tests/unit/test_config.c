@@ -183,7 +183,7 @@ test_defaults(void **state)
 	assert_string_equal(cfg->pg_password_file, "");
 	assert_int_equal(cfg->pg_connect_timeout_ms, 10000);
 	assert_string_equal(cfg->status_socket,
-	    RUNSTATEDIR "/dirsync/status.sock");
+	    "/run/dirsync/status.sock");
 	assert_int_equal(cfg->status_socket[0], '/');
 	assert_int_equal(cfg->status_mode, 0660);
 	assert_string_equal(cfg->status_group, "");
