@@ -2,7 +2,6 @@
  * (migrate.h) with a chain of asynchronous queries on pgconn.  It must
  * never change a database that is newer than the binary, and never apply
  * a migration outside the transaction that also records it. */
-#include "config.h"
 #include "migrate.h"
 
 #include <stdbool.h>
@@ -21,6 +20,17 @@
  * to keep across major versions: daemons of different builds must agree
  * on it. */
 #define MIGRATE_LOCK_KEY "28263437955591779"
+
+/* Session advisory locks stack: a run reset while its lock request was
+ * still in flight on a live connection would leave one hold behind that
+ * no unlock matches, and every other daemon would wait forever.  So the
+ * lock is only taken when this session does not hold it already (a
+ * bigint key shows in pg_locks as classid = high, objid = low half). */
+#define MIGRATE_LOCK_SQL \
+	"SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ") WHERE NOT EXISTS (" \
+	"SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted " \
+	"AND pid = pg_backend_pid() AND objsubid = 1 " \
+	"AND (classid::bigint << 32 | objid::bigint) = " MIGRATE_LOCK_KEY ")"
 
 /* Where the chain of queries is; the public state says how a run ended. */
 enum migrate_step {
@@ -60,7 +70,7 @@ static const char *const migrate_state_names[] = {
 	[MIGRATE_IDLE] = "idle",
 	[MIGRATE_RUNNING] = "running",
 	[MIGRATE_DONE] = "done",
-	[MIGRATE_TOO_NEW] = "too_new",
+	[MIGRATE_TOO_NEW] = "too-new",
 	[MIGRATE_FAILED] = "failed",
 };
 
@@ -373,8 +383,7 @@ migrate_start(struct migrate *m)
 	m->outcome = MIGRATE_FAILED;
 	m->last_error[0] = '\0';
 	migrate_set_state(m, MIGRATE_RUNNING);
-	migrate_send(m, MIGRATE_STEP_LOCK,
-	    "SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ")");
+	migrate_send(m, MIGRATE_STEP_LOCK, MIGRATE_LOCK_SQL);
 }
 
 void

@@ -10,7 +10,10 @@
  * binary is refused (MIGRATE_TOO_NEW) and nothing is changed.
  *
  * Usage: migrate_new(), then migrate_start() whenever pgconn reaches
- * READY; the done callback runs once per start.  Event-loop thread only. */
+ * READY; the done callback runs once per start, unless the connection is
+ * lost first: then the run goes back to MIGRATE_IDLE without a callback
+ * (the server rolled back and released the lock) and the owner starts it
+ * again on the next READY.  Event-loop thread only. */
 #ifndef DS_MIGRATE_H
 #define DS_MIGRATE_H
 
@@ -32,6 +35,8 @@ struct migrate *migrate_new(struct pgconn *pg, migrate_done_cb cb, void *arg);
 void migrate_start(struct migrate *m);
 /* Forget progress after the connection was lost (next start reruns). */
 void migrate_reset(struct migrate *m);
+/* Safe while a query is outstanding: the memory is released when
+ * pgconn runs its callback. */
 void migrate_free(struct migrate *m);
 
 enum migrate_state migrate_get_state(const struct migrate *m);

@@ -2,7 +2,6 @@
  * pgconn.h): connect, queue, send, read and reconnect, all driven by
  * libevent.  It must never block the loop: no PQexec, no PQconnectdb, and
  * PQgetResult only once PQisBusy says the whole result is buffered. */
-#include "config.h"
 #include "pgconn.h"
 
 #include <stdio.h>
@@ -328,6 +327,16 @@ static void pgconn_on_write(evutil_socket_t fd, short what, void *arg);
 
 static char *pgconn_format_error(const PGresult *r, const char *sql);
 
+/* FATAL and PANIC end the session: what the server said last. */
+static bool
+pgconn_is_fatal(const PGresult *r)
+{
+	const char *sev = PQresultErrorField(r, PG_DIAG_SEVERITY_NONLOCALIZED);
+
+	return sev != NULL && (strcmp(sev, "FATAL") == 0 ||
+	    strcmp(sev, "PANIC") == 0);
+}
+
 /* Routine notices ("relation already exists, skipping") go to debug, a
  * server WARNING to warning; left alone, libpq would print to stderr.
  * libpq also hands over here the FATAL a server sends to an idle session
@@ -340,8 +349,7 @@ pgconn_on_notice(void *arg, const PGresult *res)
 	const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
 	enum log_level level = LOG_LEVEL_DEBUG;
 
-	if (sev != NULL && (strcmp(sev, "FATAL") == 0 ||
-	    strcmp(sev, "PANIC") == 0)) {
+	if (pgconn_is_fatal(res)) {
 		char *text = pgconn_format_error(res, "");
 
 		snprintf(pg->server_said, sizeof(pg->server_said), "%s", text);
@@ -426,7 +434,8 @@ pgconn_handle_connect_poll(struct pgconn *pg)
 
 /* Start one attempt.  The conninfo goes in as dbname with expand_dbname
  * so both "host=... dbname=..." and URIs work; keywords after it override
- * what it expands to, which is how the password file option wins. */
+ * what it expands to, so the configured password beats one in the
+ * conninfo. */
 static void
 pgconn_connect(struct pgconn *pg)
 {
@@ -484,7 +493,7 @@ pgconn_on_timeout(evutil_socket_t fd, short what, void *arg)
 	struct pgconn *pg = arg;
 	char why[64];
 
-	if (pg->conn == NULL)
+	if (pg->state != PGCONN_CONNECTING)
 		return;
 	snprintf(why, sizeof(why), "timeout expired after %u ms",
 	    pg->connect_timeout_ms);
@@ -505,14 +514,10 @@ pgconn_on_retry(evutil_socket_t fd, short what, void *arg)
 static bool
 pgconn_result_good(const PGresult *r)
 {
-	switch (PQresultStatus(r)) {
-	case PGRES_COMMAND_OK:
-	case PGRES_TUPLES_OK:
-	case PGRES_EMPTY_QUERY:
-		return true;
-	default:
-		return false;
-	}
+	ExecStatusType st = PQresultStatus(r);
+
+	return st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK ||
+	    st == PGRES_EMPTY_QUERY;
 }
 
 /* Line (1-based) of the character at pos (1-based, counted in
@@ -650,10 +655,12 @@ pgconn_flush(struct pgconn *pg)
 		pgconn_drop(pg, PQerrorMessage(pg->conn));
 		return -1;
 	}
-	if (rc == 1 && !pg->flushing)
+	if (rc == 1 && !pg->flushing) {
+		log_obj_debug(PGCONN_OBJ, "output pending, waiting to write");
 		event_add(pg->ev_write, NULL);
-	else if (rc == 0 && pg->flushing)
+	} else if (rc == 0 && pg->flushing) {
 		event_del(pg->ev_write);
+	}
 	pg->flushing = rc == 1;
 	return 0;
 }
@@ -705,7 +712,8 @@ pgconn_drop_broken(struct pgconn *pg)
 {
 	char *why = NULL;
 
-	if (pg->res_fail != NULL && pg->inflight != NULL)
+	if (pg->res_fail != NULL && pg->inflight != NULL &&
+	    pgconn_is_fatal(pg->res_fail))
 		why = pgconn_format_error(pg->res_fail, pg->inflight->sql);
 	else if (pg->server_said[0] != '\0')
 		why = ds_strdup(pg->server_said);

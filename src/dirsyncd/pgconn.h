@@ -55,7 +55,9 @@ void pgconn_start(struct pgconn *pg);
 /* New settings take effect at the next connection attempt. */
 void pgconn_reconfigure(struct pgconn *pg,
     const struct pgconn_settings *settings);
-/* Closes the connection; queued callbacks run with a failed result. */
+/* Closes the connection; queued callbacks run with a failed result.
+ * Not from inside one of this connection's callbacks (that is refused
+ * with fatal()): defer it to the loop instead. */
 void pgconn_free(struct pgconn *pg);
 
 enum pgconn_state pgconn_get_state(const struct pgconn *pg);
