@@ -78,7 +78,7 @@ static const struct config_option config_table[] = {
 	  .help = "limit for establishing a database connection" },
 
 	{ .section = "status", .name = "socket", .type = CONFIG_PATH,
-	  .offset = OFF(status_socket), .def = RUNSTATEDIR "/dirsync/status.sock",
+	  .offset = OFF(status_socket), .def = "/run/dirsync/status.sock",
 	  .reloadable = false,
 	  .help = "path of the status socket that dirsyncctl reads" },
 	{ .section = "status", .name = "mode", .type = CONFIG_OCTAL,

@@ -8,10 +8,7 @@
 #include "config.h"
 #include "ctl.h"
 
-#ifndef RUNSTATEDIR
-#define RUNSTATEDIR "/run"
-#endif
-#define CTL_DEFAULT_SOCKET RUNSTATEDIR "/dirsync/status.sock"
+#define CTL_DEFAULT_SOCKET "/run/dirsync/status.sock"
 #define CTL_DEFAULT_TIMEOUT_MS 10000
 
 static const struct ctl_cmd *const ctl_commands[] = {

@@ -16,17 +16,17 @@
 #include <string.h>
 
 /* Universal tags of the types RFC 4533 uses (X.690 8.1.2). */
-#define TAG_BOOLEAN    ((ber_tag_t)0x01)
-#define TAG_OCTETS     ((ber_tag_t)0x04)
+#define TAG_BOOLEAN ((ber_tag_t)0x01)
+#define TAG_OCTETS ((ber_tag_t)0x04)
 #define TAG_ENUMERATED ((ber_tag_t)0x0a)
-#define TAG_SEQUENCE   ((ber_tag_t)0x30)
-#define TAG_SET        ((ber_tag_t)0x31)
+#define TAG_SEQUENCE ((ber_tag_t)0x30)
+#define TAG_SET ((ber_tag_t)0x31)
 /* syncInfoValue CHOICE tags (RFC 4533 2.5): context-specific; [0] wraps
  * an OCTET STRING and so is primitive, [1]-[3] wrap SEQUENCEs. */
-#define TAG_NEW_COOKIE      ((ber_tag_t)0x80)
-#define TAG_REFRESH_DELETE  ((ber_tag_t)0xa1)
+#define TAG_NEW_COOKIE ((ber_tag_t)0x80)
+#define TAG_REFRESH_DELETE ((ber_tag_t)0xa1)
 #define TAG_REFRESH_PRESENT ((ber_tag_t)0xa2)
-#define TAG_SYNC_ID_SET     ((ber_tag_t)0xa3)
+#define TAG_SYNC_ID_SET ((ber_tag_t)0xa3)
 
 /* Smallest encoding of one syncUUID: tag, short length, 16 octets. */
 #define UUID_ELEMENT_MIN (2 + SYNCREPL_PROTO_UUID_LEN)
@@ -36,8 +36,8 @@
  * a constructed element's contents end, 0 for the whole value. */
 struct reader {
 	BerElement *ber;
-	size_t len;             /* input length, to turn counts into offsets */
-	const char *value;      /* "syncStateValue", ... for messages */
+	size_t len;        /* input length, to turn counts into offsets */
+	const char *value; /* "syncStateValue", ... for messages */
 	struct ds_error *err;
 };
 
@@ -57,7 +57,10 @@ reader_offset(const struct reader *r)
 }
 
 /* Fill err with "<value> <what> at offset <at>: <message>"; returns -1. */
-static int DS_PRINTF(4, 5)
+static int reader_fail(const struct reader *r, size_t at, const char *what,
+    const char *fmt, ...) DS_PRINTF(4, 5);
+
+static int
 reader_fail(const struct reader *r, size_t at, const char *what,
     const char *fmt, ...)
 {
@@ -67,16 +70,17 @@ reader_fail(const struct reader *r, size_t at, const char *what,
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	return ds_error_set(r->err, "%s %s at offset %zu: %s", r->value, what,
+	(void)ds_error_set(r->err, "%s %s at offset %zu: %s", r->value, what,
 	    at, msg);
+	return -1;
 }
 
 /* liblber may NUL-terminate strings inside the buffer it reads, so it
  * gets a copy: the caller's buffer is const and may end right after the
  * last octet. */
 static int
-reader_open(struct reader *r, const void *data, size_t len,
-    const char *value, struct ds_error *err)
+reader_open(struct reader *r, const void *data, size_t len, const char *value,
+    struct ds_error *err)
 {
 	struct berval bv;
 
@@ -84,14 +88,18 @@ reader_open(struct reader *r, const void *data, size_t len,
 	r->len = len;
 	r->value = value;
 	r->err = err;
-	if (data == NULL || len == 0)
-		return ds_error_set(err, "%s: empty value", value);
+	if (data == NULL || len == 0) {
+		(void)ds_error_set(err, "%s: empty value", value);
+		return -1;
+	}
 	bv.bv_len = len;
 	bv.bv_val = (char *)data; /* ber_init() only copies from it */
 	r->ber = ber_init(&bv);
-	if (r->ber == NULL)
-		return ds_error_set(err, "%s: out of memory (%zu octets)",
-		    value, len);
+	if (r->ber == NULL) {
+		(void)ds_error_set(err, "%s: out of memory (%zu octets)", value,
+		    len);
+		return -1;
+	}
 	return 0;
 }
 
@@ -121,6 +129,8 @@ reader_element(struct reader *r, ber_len_t end, ber_tag_t tag,
 	size_t at = reader_offset(r);
 	ber_tag_t got;
 
+	val->bv_len = 0;
+	val->bv_val = NULL;
 	if (reader_left(r) <= end)
 		return reader_fail(r, at, what, "missing");
 	got = ber_skip_element(r->ber, val);
@@ -140,13 +150,14 @@ reader_element(struct reader *r, ber_len_t end, ber_tag_t tag,
 /* Step into the constructed element next, which must carry tag and lie
  * wholly before end; *inner is where its contents end. */
 static int
-reader_enter(struct reader *r, ber_len_t end, ber_tag_t tag,
-    ber_len_t *inner, const char *what)
+reader_enter(struct reader *r, ber_len_t end, ber_tag_t tag, ber_len_t *inner,
+    const char *what)
 {
 	size_t at = reader_offset(r);
 	ber_len_t len, left;
 	ber_tag_t got;
 
+	*inner = end;
 	if (reader_left(r) <= end)
 		return reader_fail(r, at, what, "missing");
 	got = ber_skip_tag(r->ber, &len);
@@ -172,12 +183,19 @@ static int
 reader_leave(struct reader *r, ber_len_t end, const char *what)
 {
 	ber_len_t len;
+	ber_tag_t tag;
 
 	if (reader_left(r) == end)
 		return 0;
+	/* An optional element with a bad length is not recognised by
+	 * reader_next_is() and so ends up here. */
+	tag = ber_peek_tag(r->ber, &len);
+	if (tag == LBER_DEFAULT)
+		return reader_fail(r, reader_offset(r), what,
+		    "element truncated, or with a bad or indefinite length");
 	return reader_fail(r, reader_offset(r), what,
 	    "unexpected element (tag 0x%02lx) where the value should end",
-	    (unsigned long)ber_peek_tag(r->ber, &len));
+	    (unsigned long)tag);
 }
 
 /* ENUMERATED, at most 32 bits (ber_int_t). */
@@ -187,6 +205,7 @@ reader_enum(struct reader *r, ber_len_t end, ber_int_t *out, const char *what)
 	size_t at = reader_offset(r);
 	struct berval val;
 
+	*out = 0;
 	if (reader_element(r, end, TAG_ENUMERATED, &val, what) < 0)
 		return -1;
 	if (val.bv_len == 0 || val.bv_len > sizeof(ber_int_t) ||
@@ -262,8 +281,9 @@ reader_finish(struct reader *r)
 {
 	if (reader_left(r) == 0)
 		return 0;
-	return ds_error_set(r->err, "%s at offset %zu: %lu octets after its end",
+	(void)ds_error_set(r->err, "%s at offset %zu: %lu octets after its end",
 	    r->value, reader_offset(r), (unsigned long)reader_left(r));
+	return -1;
 }
 
 static void
@@ -277,9 +297,9 @@ cookie_free(struct syncrepl_proto_cookie *c)
 /* ---- Sync Request Control (RFC 4533 2.2) -------------------------------- */
 
 int
-syncrepl_proto_request_encode(enum syncrepl_proto_mode mode,
-    const void *cookie, size_t cookie_len, bool reload_hint,
-    unsigned char **out, size_t *out_len, struct ds_error *err)
+syncrepl_proto_request_encode(enum syncrepl_proto_mode mode, const void *cookie,
+    size_t cookie_len, bool reload_hint, unsigned char **out, size_t *out_len,
+    struct ds_error *err)
 {
 	BerElement *ber;
 	struct berval flat;
@@ -289,9 +309,8 @@ syncrepl_proto_request_encode(enum syncrepl_proto_mode mode,
 	*out_len = 0;
 	if (mode != SYNCREPL_PROTO_MODE_REFRESH_ONLY &&
 	    mode != SYNCREPL_PROTO_MODE_REFRESH_AND_PERSIST)
-		return ds_error_set(err,
-		    "syncRequestValue: mode %d is not refreshOnly (1) or "
-		    "refreshAndPersist (3)", (int)mode);
+		return ds_error_set(err, "syncRequestValue: mode %d is not %s",
+		    (int)mode, "refreshOnly (1) or refreshAndPersist (3)");
 	if (cookie_len > SYNCREPL_PROTO_COOKIE_MAX)
 		return ds_error_set(err,
 		    "syncRequestValue: cookie of %zu octets, more than %d",
@@ -353,8 +372,8 @@ state_parse(struct reader *r, struct syncrepl_proto_state_value *out)
 		return -1;
 	if (state < SYNCREPL_PROTO_STATE_PRESENT ||
 	    state > SYNCREPL_PROTO_STATE_DELETE)
-		return reader_fail(r, at, "state", "%d is not present (0), "
-		    "add (1), modify (2) or delete (3)", (int)state);
+		return reader_fail(r, at, "state", "%d is not %s", (int)state,
+		    "present (0), add (1), modify (2) or delete (3)");
 	out->state = (enum syncrepl_proto_state)state;
 	/* slapd's back-sql has sent empty entryUUIDs; a 16-octet check
 	 * here keeps them out of the mirror's key column. */
@@ -450,10 +469,10 @@ static int
 info_parse_refresh(struct reader *r, ber_tag_t tag,
     struct syncrepl_proto_info_value *out)
 {
+	const char *name = syncrepl_proto_info_kind_name(out->kind);
 	ber_len_t end;
 
-	if (reader_enter(r, 0, tag, &end, tag == TAG_REFRESH_DELETE ?
-	    "refreshDelete" : "refreshPresent") < 0)
+	if (reader_enter(r, 0, tag, &end, name) < 0)
 		return -1;
 	if (reader_next_is(r, end, TAG_OCTETS) &&
 	    reader_cookie(r, end, TAG_OCTETS, &out->cookie, "cookie") < 0)
@@ -473,8 +492,9 @@ static int
 info_parse_uuids(struct reader *r, ber_len_t end, size_t max,
     struct syncrepl_proto_info_value *out)
 {
+	unsigned char uuid[SYNCREPL_PROTO_UUID_LEN];
 	ber_len_t set_end;
-	size_t room, at;
+	size_t room;
 
 	if (reader_enter(r, end, TAG_SET, &set_end, "syncUUIDs") < 0)
 		return -1;
@@ -488,20 +508,20 @@ info_parse_uuids(struct reader *r, ber_len_t end, size_t max,
 			    "out of memory (%zu UUIDs)", room);
 	}
 	while (reader_left(r) > set_end) {
-		at = reader_offset(r);
+		size_t at = reader_offset(r);
+
+		if (reader_uuid(r, set_end, uuid, "syncUUID") < 0)
+			return -1;
 		if (out->uuid_count == max)
 			return reader_fail(r, at, "syncUUIDs",
 			    "more than %zu UUIDs", max);
-		/* Cannot happen (each stored UUID consumed at least
-		 * UUID_ELEMENT_MIN octets); checked so no arithmetic slip
-		 * can ever turn into an overflow. */
+		/* Cannot happen: each UUID read so far took at least
+		 * UUID_ELEMENT_MIN octets inside the SET.  Checked so that
+		 * no slip in that reasoning can become an overflow. */
 		if (out->uuid_count >= room)
 			return reader_fail(r, at, "syncUUIDs",
 			    "more UUIDs than its length allows");
-		if (reader_uuid(r, set_end, out->uuids[out->uuid_count],
-		    "syncUUID") < 0)
-			return -1;
-		out->uuid_count++;
+		memcpy(out->uuids[out->uuid_count++], uuid, sizeof(uuid));
 	}
 	return reader_leave(r, set_end, "syncUUIDs");
 }
@@ -529,8 +549,7 @@ info_parse_id_set(struct reader *r, size_t max,
 }
 
 static int
-info_parse(struct reader *r, size_t max,
-    struct syncrepl_proto_info_value *out)
+info_parse(struct reader *r, size_t max, struct syncrepl_proto_info_value *out)
 {
 	ber_len_t len;
 	ber_tag_t tag = ber_peek_tag(r->ber, &len);
@@ -558,9 +577,9 @@ info_parse(struct reader *r, size_t max,
 		return reader_fail(r, 0, "CHOICE",
 		    "truncated, or a bad or indefinite length");
 	default:
-		return reader_fail(r, 0, "CHOICE", "tag 0x%02lx is none of "
-		    "[0] 0x80, [1] 0xa1, [2] 0xa2, [3] 0xa3",
-		    (unsigned long)tag);
+		return reader_fail(r, 0, "CHOICE", "tag 0x%02lx is none of %s",
+		    (unsigned long)tag,
+		    "[0] 0x80, [1] 0xa1, [2] 0xa2, [3] 0xa3");
 	}
 	if (rc < 0)
 		return -1;
@@ -586,9 +605,12 @@ syncrepl_proto_info_decode(const void *data, size_t len, size_t max_uuids,
 
 /* ---- UUID text (RFC 4122 3, as OpenLDAP's entryUUID prints it) ---------- */
 
+/* The prototypes spell the sizes out so the compiler checks callers. */
+_Static_assert(SYNCREPL_PROTO_UUID_LEN == 16, "uuid[16] in the prototypes");
+_Static_assert(SYNCREPL_PROTO_UUID_STRLEN == 37, "out[37] in the prototype");
+
 void
-syncrepl_proto_uuid_format(const unsigned char uuid[SYNCREPL_PROTO_UUID_LEN],
-    char out[SYNCREPL_PROTO_UUID_STRLEN])
+syncrepl_proto_uuid_format(const unsigned char uuid[16], char out[37])
 {
 	static const char hex[] = "0123456789abcdef";
 	size_t o = 0;
@@ -615,8 +637,8 @@ hex_value(char c)
 }
 
 int
-syncrepl_proto_uuid_parse(const char *text,
-    unsigned char uuid[SYNCREPL_PROTO_UUID_LEN], struct ds_error *err)
+syncrepl_proto_uuid_parse(const char *text, unsigned char uuid[16],
+    struct ds_error *err)
 {
 	unsigned char tmp[SYNCREPL_PROTO_UUID_LEN];
 	size_t n = 0;
@@ -627,23 +649,25 @@ syncrepl_proto_uuid_parse(const char *text,
 	for (size_t i = 0; i < SYNCREPL_PROTO_UUID_STRLEN - 1; i++) {
 		if (i == 8 || i == 13 || i == 18 || i == 23) {
 			if (text[i] != '-')
-				return ds_error_set(err, "UUID \"%.40s\": "
-				    "want '-' at position %zu", text, i + 1);
+				return ds_error_set(err,
+				    "UUID \"%.40s\": want '-' at position %zu",
+				    text, i + 1);
 			continue;
 		}
 		/* A NUL fails here, so text is never read past its end. */
 		hi = hex_value(text[i]);
 		lo = hi < 0 ? -1 : hex_value(text[i + 1]);
 		if (lo < 0)
-			return ds_error_set(err, "UUID \"%.40s\": want a hex "
-			    "digit at position %zu", text,
-			    hi < 0 ? i + 1 : i + 2);
+			return ds_error_set(err,
+			    "UUID \"%.40s\": want a hex digit at position %zu",
+			    text, hi < 0 ? i + 1 : i + 2);
 		tmp[n++] = (unsigned char)(hi << 4 | lo);
 		i++;
 	}
 	if (text[SYNCREPL_PROTO_UUID_STRLEN - 1] != '\0')
-		return ds_error_set(err, "UUID \"%.40s\": longer than %d "
-		    "characters", text, SYNCREPL_PROTO_UUID_STRLEN - 1);
+		return ds_error_set(err,
+		    "UUID \"%.40s\": longer than %d characters", text,
+		    SYNCREPL_PROTO_UUID_STRLEN - 1);
 	memcpy(uuid, tmp, sizeof(tmp));
 	return 0;
 }

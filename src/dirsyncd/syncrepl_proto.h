@@ -14,11 +14,12 @@
  *     syncrepl_proto_done_decode(),
  *   - an IntermediateResponse named SYNCREPL_PROTO_OID_INFO to
  *     syncrepl_proto_info_decode().
- * Decoders fill a struct the caller owns and return 0, or -1 with err
- * naming the malformed element and its byte offset.  On -1 the struct is
- * left zeroed; on 0 what it points to (cookie, UUID array) belongs to the
- * caller and is released with the matching *_free(), which frees the
- * contents, not the struct, and is harmless on a zeroed or freed struct.
+ * Decoders fill a struct the caller owns (overwriting it: free what it
+ * held first) and return 0, or -1 with err naming the malformed element
+ * and its byte offset.  On -1 the struct is left zeroed; on 0 what it
+ * points to (cookie, UUID array) belongs to the caller and is released
+ * with the matching *_free(), which frees the contents, not the struct,
+ * and is harmless on a zeroed or already freed struct.
  *
  * Cookies are opaque octets (RFC 4533 2.1.2): never parse them, store them
  * byte for byte.  Decoders are strict about RFC 4511 5.1 (definite lengths,
@@ -35,9 +36,9 @@
 
 /* RFC 4533 2.2-2.5 and 8.1. */
 #define SYNCREPL_PROTO_OID_REQUEST "1.3.6.1.4.1.4203.1.9.1.1"
-#define SYNCREPL_PROTO_OID_STATE   "1.3.6.1.4.1.4203.1.9.1.2"
-#define SYNCREPL_PROTO_OID_DONE    "1.3.6.1.4.1.4203.1.9.1.3"
-#define SYNCREPL_PROTO_OID_INFO    "1.3.6.1.4.1.4203.1.9.1.4"
+#define SYNCREPL_PROTO_OID_STATE "1.3.6.1.4.1.4203.1.9.1.2"
+#define SYNCREPL_PROTO_OID_DONE "1.3.6.1.4.1.4203.1.9.1.3"
+#define SYNCREPL_PROTO_OID_INFO "1.3.6.1.4.1.4203.1.9.1.4"
 /* RFC 4533 2.6: the server cannot continue from the cookie; start over
  * with a full refresh (no cookie), see 3.8. */
 #define SYNCREPL_PROTO_E_SYNC_REFRESH_REQUIRED 4096
@@ -49,16 +50,18 @@
 /* Largest cookie accepted or sent.  OpenLDAP's grow by one CSN (about 40
  * octets) per provider and 389-ds's are a host:port#DN:base:filter#number
  * string, so anything near this is garbage, not state worth storing. */
-#define SYNCREPL_PROTO_COOKIE_MAX (1024 * 1024)
+#define SYNCREPL_PROTO_COOKIE_MAX 1048576 /* 1 MiB */
 /* Default bound on UUIDs in one syncIdSet.  slapd sends at most 100 per
  * message and current 389-ds 50, but RFC 4533 sets no limit; 2^20 UUIDs is a
  * 19 MB message and a 16 MiB array. */
-#define SYNCREPL_PROTO_UUIDS_MAX (1024 * 1024)
+#define SYNCREPL_PROTO_UUIDS_MAX 1048576 /* 2^20 */
 
 /* Sync Request mode (RFC 4533 2.2; 0 is unused, 2 reserved). */
 enum syncrepl_proto_mode {
-	SYNCREPL_PROTO_MODE_REFRESH_ONLY = 1,        /* poll: 3.3 */
-	SYNCREPL_PROTO_MODE_REFRESH_AND_PERSIST = 3, /* refresh, then listen: 3.4 */
+	/* Poll: one refresh, then the search ends (3.3). */
+	SYNCREPL_PROTO_MODE_REFRESH_ONLY = 1,
+	/* Refresh, then the search stays open for changes (3.4). */
+	SYNCREPL_PROTO_MODE_REFRESH_AND_PERSIST = 3,
 };
 
 /* Sync State of one entry (RFC 4533 2.3). */
@@ -72,8 +75,8 @@ enum syncrepl_proto_state {
 /* Which CHOICE alternative a Sync Info Message carries (RFC 4533 2.5). */
 enum syncrepl_proto_info_kind {
 	SYNCREPL_PROTO_INFO_NEW_COOKIE = 0,      /* [0] newcookie */
-	SYNCREPL_PROTO_INFO_REFRESH_DELETE = 1,  /* [1] end of a delete phase */
-	SYNCREPL_PROTO_INFO_REFRESH_PRESENT = 2, /* [2] end of a present phase */
+	SYNCREPL_PROTO_INFO_REFRESH_DELETE = 1,  /* [1] delete phase ends */
+	SYNCREPL_PROTO_INFO_REFRESH_PRESENT = 2, /* [2] present phase ends */
 	SYNCREPL_PROTO_INFO_SYNC_ID_SET = 3,     /* [3] many UUIDs at once */
 };
 
@@ -122,22 +125,19 @@ struct syncrepl_proto_info_value {
  * is NULL. */
 int syncrepl_proto_request_encode(enum syncrepl_proto_mode mode,
     const void *cookie, size_t cookie_len, bool reload_hint,
-    unsigned char **out, size_t *out_len, struct ds_error *err)
-    DS_MUSTCHECK;
+    unsigned char **out, size_t *out_len, struct ds_error *err) DS_MUSTCHECK;
 
 /* Decode a syncStateValue (RFC 4533 2.3) from len octets at data, which
  * are only read.  The entryUUID must be exactly 16 octets and the state
  * one of the four above. */
 int syncrepl_proto_state_decode(const void *data, size_t len,
-    struct syncrepl_proto_state_value *out, struct ds_error *err)
-    DS_MUSTCHECK;
+    struct syncrepl_proto_state_value *out, struct ds_error *err) DS_MUSTCHECK;
 /* Free out's cookie and zero *out; NULL is a no-op. */
 void syncrepl_proto_state_free(struct syncrepl_proto_state_value *out);
 
 /* Decode a syncDoneValue (RFC 4533 2.4). */
 int syncrepl_proto_done_decode(const void *data, size_t len,
-    struct syncrepl_proto_done_value *out, struct ds_error *err)
-    DS_MUSTCHECK;
+    struct syncrepl_proto_done_value *out, struct ds_error *err) DS_MUSTCHECK;
 /* Free out's cookie and zero *out; NULL is a no-op. */
 void syncrepl_proto_done_free(struct syncrepl_proto_done_value *out);
 
@@ -148,21 +148,19 @@ void syncrepl_proto_done_free(struct syncrepl_proto_done_value *out);
  * 16 octets: old 389-ds releases that encoded the set with strlen() and
  * so cut UUIDs at a zero octet are rejected, not guessed at - the caller
  * should fall back to a full refresh. */
-int syncrepl_proto_info_decode(const void *data, size_t len,
-    size_t max_uuids, struct syncrepl_proto_info_value *out,
-    struct ds_error *err) DS_MUSTCHECK;
+int syncrepl_proto_info_decode(const void *data, size_t len, size_t max_uuids,
+    struct syncrepl_proto_info_value *out, struct ds_error *err) DS_MUSTCHECK;
 /* Free out's cookie and UUID array and zero *out; NULL is a no-op. */
 void syncrepl_proto_info_free(struct syncrepl_proto_info_value *out);
 
-/* Write uuid as 36 characters of lower-case 8-4-4-4-12 hex and a NUL,
- * the text of OpenLDAP's entryUUID attribute.  Cannot fail. */
-void syncrepl_proto_uuid_format(const unsigned char uuid[SYNCREPL_PROTO_UUID_LEN],
-    char out[SYNCREPL_PROTO_UUID_STRLEN]);
+/* Write uuid (SYNCREPL_PROTO_UUID_LEN octets) to out as 36 characters of
+ * lower-case 8-4-4-4-12 hex and a NUL (SYNCREPL_PROTO_UUID_STRLEN): the
+ * text of OpenLDAP's entryUUID attribute.  Cannot fail. */
+void syncrepl_proto_uuid_format(const unsigned char uuid[16], char out[37]);
 /* Parse that text (hex digits of either case) into 16 octets.  Exactly
  * 36 characters; anything else is -1 and uuid is left untouched. */
-int syncrepl_proto_uuid_parse(const char *text,
-    unsigned char uuid[SYNCREPL_PROTO_UUID_LEN], struct ds_error *err)
-    DS_MUSTCHECK;
+int syncrepl_proto_uuid_parse(const char *text, unsigned char uuid[16],
+    struct ds_error *err) DS_MUSTCHECK;
 
 /* "present", "add", "modify", "delete"; "unknown" otherwise.  Static. */
 const char *syncrepl_proto_state_name(enum syncrepl_proto_state state);
