@@ -14,6 +14,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -117,6 +118,10 @@ struct ldapconn {
 	int fd;                   /* ours until ldap_init_fd() took it */
 	LDAP *ld;
 	bool broken;              /* a send failed; the read handler cleans up */
+	char host[256];           /* host part of the URI, for TLS errors */
+	bool tls_bounded;         /* handshake running: sbio waits, bounded */
+	bool tls_timed_out;
+	struct timespec tls_deadline; /* CLOCK_MONOTONIC */
 	struct event *ev_read;    /* persistent, once ld exists */
 	struct event *ev_write;   /* one-shot: connect done, or flush a request */
 	struct event *ev_timer;   /* step timeout, or the backoff delay */
@@ -597,8 +602,11 @@ ldapconn_kick(struct ldapconn *lc)
 
 	event_active(lc->ev_read, EV_READ, 0);
 	ldap_get_option(lc->ld, LDAP_OPT_RESULT_CODE, &rc);
-	if (rc == LDAP_BUSY)
+	if (rc == LDAP_BUSY) {
+		log_obj_debug(LDAPCONN_LOG, "request partly written, waiting "
+		    "for the socket");
 		event_add(lc->ev_write, NULL);
+	}
 }
 
 /* Track a handshake request just sent, bounded by the network timeout. */
@@ -665,11 +673,99 @@ ldapconn_send_bind(struct ldapconn *lc)
 	ldapconn_handshake_sent(lc, rc, msgid, LDAPCONN_OP_BIND);
 }
 
-/* The TLS handshake: synchronous inside libldap, bounded by
- * LDAP_OPT_NETWORK_TIMEOUT (tls2.c ldap_int_tls_start polls the socket
- * with what is left of it).  libldap leaves the socket in blocking mode
- * afterwards, which would let a half-received record block the loop in
- * ldap_result(): make it non-blocking again. */
+/* ---- bounding the TLS handshake ---------------------------------------- */
+
+/* ldap_install_tls() runs the handshake synchronously.  libldap 2.5 bounds
+ * it by LDAP_OPT_NETWORK_TIMEOUT only when built with
+ * LDAP_USE_NON_BLOCKING_TLS (2.6's default; Debian's 2.5 lacks it) and
+ * otherwise, on our non-blocking socket, calls the handshake again and
+ * again without waiting - a busy loop with no end if the server stays
+ * silent.  So we bound it ourselves: this lber Sockbuf layer sits just
+ * above the TCP provider and, while tls_bounded is set, waits for the
+ * socket with poll() until the deadline, then fails with ETIMEDOUT, which
+ * the TLS library treats as fatal.  Otherwise it passes calls through. */
+static int
+ldapconn_sbio_wait(Sockbuf_IO_Desc *sbiod, short events)
+{
+	struct ldapconn *lc = sbiod->sbiod_pvt;
+	struct pollfd pfd = { .fd = -1, .events = events };
+	struct timespec now;
+	long ms;
+
+	ber_sockbuf_ctrl(sbiod->sbiod_sb, LBER_SB_OPT_GET_FD, &pfd.fd);
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (long)(lc->tls_deadline.tv_sec - now.tv_sec) * 1000 +
+	    (lc->tls_deadline.tv_nsec - now.tv_nsec) / 1000000;
+	if (ms <= 0 || poll(&pfd, 1, (int)ms) == 0) {
+		lc->tls_timed_out = true;
+		errno = ETIMEDOUT;
+		return -1;
+	}
+	return 0; /* ready, or EINTR: try again */
+}
+
+static bool
+ldapconn_sbio_again(Sockbuf_IO_Desc *sbiod, ber_slen_t n)
+{
+	struct ldapconn *lc = sbiod->sbiod_pvt;
+
+	return n < 0 && lc->tls_bounded && (errno == EAGAIN ||
+	    errno == EWOULDBLOCK || errno == EINTR);
+}
+
+static ber_slen_t
+ldapconn_sbio_read(Sockbuf_IO_Desc *sbiod, void *buf, ber_len_t len)
+{
+	ber_slen_t n;
+
+	while (ldapconn_sbio_again(sbiod, n = LBER_SBIOD_READ_NEXT(sbiod, buf,
+	    len)))
+		if (ldapconn_sbio_wait(sbiod, POLLIN) < 0)
+			return -1;
+	return n;
+}
+
+static ber_slen_t
+ldapconn_sbio_write(Sockbuf_IO_Desc *sbiod, void *buf, ber_len_t len)
+{
+	ber_slen_t n;
+
+	while (ldapconn_sbio_again(sbiod, n = LBER_SBIOD_WRITE_NEXT(sbiod, buf,
+	    len)))
+		if (ldapconn_sbio_wait(sbiod, POLLOUT) < 0)
+			return -1;
+	return n;
+}
+
+static int
+ldapconn_sbio_setup(Sockbuf_IO_Desc *sbiod, void *arg)
+{
+	sbiod->sbiod_pvt = arg;
+	return 0;
+}
+
+static int
+ldapconn_sbio_remove(Sockbuf_IO_Desc *sbiod)
+{
+	return 0;
+}
+
+static int
+ldapconn_sbio_ctrl(Sockbuf_IO_Desc *sbiod, int opt, void *arg)
+{
+	return LBER_SBIOD_CTRL_NEXT(sbiod, opt, arg);
+}
+
+static Sockbuf_IO ldapconn_sbio = {
+	.sbi_setup = ldapconn_sbio_setup,
+	.sbi_remove = ldapconn_sbio_remove,
+	.sbi_ctrl = ldapconn_sbio_ctrl,
+	.sbi_read = ldapconn_sbio_read,
+	.sbi_write = ldapconn_sbio_write,
+	.sbi_close = NULL, /* the provider below closes the descriptor */
+};
+
+/* The one bounded wait: the handshake, at most network_timeout. */
 static int
 ldapconn_install_tls(struct ldapconn *lc)
 {
@@ -677,14 +773,40 @@ ldapconn_install_tls(struct ldapconn *lc)
 	int fd = -1, rc;
 
 	lc->step = "tls";
+	clock_gettime(CLOCK_MONOTONIC, &lc->tls_deadline);
+	lc->tls_deadline.tv_sec += lc->cfg.timeout_ms / 1000;
+	lc->tls_deadline.tv_nsec += (long)(lc->cfg.timeout_ms % 1000) * 1000000;
+	if (lc->tls_deadline.tv_nsec >= 1000000000) {
+		lc->tls_deadline.tv_sec++;
+		lc->tls_deadline.tv_nsec -= 1000000000;
+	}
+	lc->tls_bounded = true;
+	lc->tls_timed_out = false;
 	rc = ldap_install_tls(lc->ld);
+	lc->tls_bounded = false;
+	/* libldap built with LDAP_USE_NON_BLOCKING_TLS leaves the socket
+	 * blocking afterwards; a half-received record would then block the
+	 * loop in ldap_result(). */
 	if (ldap_get_option(lc->ld, LDAP_OPT_DESC, &fd) == LDAP_OPT_SUCCESS &&
 	    fd >= 0)
 		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 	if (rc == LDAP_SUCCESS)
 		return 0;
+	if (lc->tls_timed_out) {
+		ldapconn_fail(lc, "tls: handshake timed out after %u ms",
+		    lc->cfg.timeout_ms);
+		return -1;
+	}
+	/* GnuTLS verification failures reach us as "(unknown error code)":
+	 * name what to check. */
 	ldapconn_describe_ld(lc, rc, text, sizeof(text));
-	ldapconn_fail(lc, "tls: %s", text);
+	if (lc->cfg.tls_verify)
+		ldapconn_fail(lc, "tls: %s (is the server certificate signed by "
+		    "a CA in %s and issued for \"%s\"?)", text,
+		    *lc->cfg.tls_ca_file ? lc->cfg.tls_ca_file
+		                         : "the system trust store", lc->host);
+	else
+		ldapconn_fail(lc, "tls: %s", text);
 	return -1;
 }
 
@@ -879,6 +1001,14 @@ ldapconn_on_connected(struct ldapconn *lc)
 	    ldapconn_read_cb, lc);
 	event_add(lc->ev_read, NULL);
 	if (lc->tls) {
+		Sockbuf *sb = NULL;
+
+		if (ldap_get_option(lc->ld, LDAP_OPT_SOCKBUF, &sb) ||
+		    ber_sockbuf_add_io(sb, &ldapconn_sbio,
+		    LBER_SBIOD_LEVEL_PROVIDER + 1, lc) < 0) {
+			ldapconn_fail(lc, "init: cannot add the TLS timeout layer");
+			return;
+		}
 		/* Per-handle TLS settings take effect in a new context. */
 		require = lc->cfg.tls_verify ? LDAP_OPT_X_TLS_DEMAND
 		                             : LDAP_OPT_X_TLS_NEVER;
@@ -1025,12 +1155,15 @@ ldapconn_open(struct ldapconn *lc, struct ds_error *err)
 
 	rc = ldap_url_parse(lc->server, &lud);
 	if (rc != LDAP_URL_SUCCESS)
-		return ds_error_set(err, "invalid URI (ldap_url_parse error %d)",
-		    rc);
+		return ds_error_set(err, "invalid URI: %s (ldap_url_parse error "
+		    "%d)", rc == LDAP_URL_ERR_BADSCHEME ? "the scheme must be "
+		    "ldap://, ldaps:// or ldapi://" : rc == LDAP_URL_ERR_BADHOST
+		    ? "bad host or port" : "malformed", rc);
 	scheme = lud->lud_scheme;
 	/* An empty host means localhost, as for libldap itself. */
 	host = lud->lud_host != NULL && *lud->lud_host ? lud->lud_host
 	                                               : "localhost";
+	snprintf(lc->host, sizeof(lc->host), "%s", host);
 	lc->ldaps = strcasecmp(scheme, "ldaps") == 0;
 	if (strcasecmp(scheme, "ldapi") == 0) {
 		/* StartTLS over a local socket protects nothing; SASL
