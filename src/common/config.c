@@ -25,6 +25,14 @@ static const char *const log_levels[] = { "", "error", "warning", "info",
 static const char *const log_targets[] = { "auto", "stderr", "syslog",
 	"journal", NULL };
 static const char *const sasl_mechs[] = { "none", "EXTERNAL", NULL };
+const char *const config_mirror_profiles[] = { "openldap", "389ds", "ad",
+	NULL };
+static const char *const mirror_modes[] = { "auto", "syncrepl", NULL };
+
+#define ATTR_OPTION(field, what) \
+	{ .section = "attributes", .name = #field, .type = CONFIG_STRING, \
+	  .offset = OFF(attr_##field), .def = "", .reloadable = false, \
+	  .help = what "; empty keeps the profile's choice" }
 
 static const struct config_option config_table[] = {
 	{ .section = "log", .name = "level", .type = CONFIG_ENUM,
@@ -92,6 +100,46 @@ static const struct config_option config_table[] = {
 	  .offset = OFF(status_client_timeout_ms), .def = "2s",
 	  .min = 10, .max = 60000, .reloadable = true,
 	  .help = "a status client that has not sent its command by then is cut off" },
+
+	{ .section = "mirror", .name = "profile", .type = CONFIG_ENUM,
+	  .offset = OFF(mirror_profile), .def = "openldap",
+	  .choices = config_mirror_profiles, .reloadable = false,
+	  .help = "attribute map and object classes of the server kind: openldap, 389ds or ad" },
+	{ .section = "mirror", .name = "mode", .type = CONFIG_ENUM,
+	  .offset = OFF(mirror_mode), .def = "auto", .choices = mirror_modes,
+	  .reloadable = false,
+	  .help = "how changes are read: auto (the best the server offers) or syncrepl (RFC 4533)" },
+	{ .section = "mirror", .name = "base", .type = CONFIG_STRING,
+	  .offset = OFF(mirror_base), .def = "", .reloadable = false,
+	  .help = "subtree mirrored; empty uses the server's naming context" },
+	{ .section = "mirror", .name = "user_filter", .type = CONFIG_STRING,
+	  .offset = OFF(mirror_user_filter), .def = "", .reloadable = false,
+	  .help = "LDAP filter selecting users; empty means (objectClass=<user_object_class>)" },
+	{ .section = "mirror", .name = "group_filter", .type = CONFIG_STRING,
+	  .offset = OFF(mirror_group_filter), .def = "", .reloadable = false,
+	  .help = "LDAP filter selecting groups; empty means (objectClass=<group_object_class>)" },
+	{ .section = "mirror", .name = "max_delete_ratio", .type = CONFIG_PERCENT,
+	  .offset = OFF(mirror_max_delete_percent), .def = "10%", .min = 0,
+	  .max = 100, .reloadable = true,
+	  .help = "a sync that would delete more than this share of the mirrored users waits for dirsyncctl sync --confirm-deletes" },
+	{ .section = "mirror", .name = "batch_size", .type = CONFIG_UINT,
+	  .offset = OFF(mirror_batch_size), .def = "2000", .min = 1,
+	  .max = 100000, .reloadable = false,
+	  .help = "most entries written to PostgreSQL in one transaction" },
+
+	ATTR_OPTION(unique_id, "attribute holding the permanent id of an entry"),
+	ATTR_OPTION(login, "attribute holding the login name"),
+	ATTR_OPTION(login_alt, "attribute holding a second login name"),
+	ATTR_OPTION(full_name, "attribute holding the full name"),
+	ATTR_OPTION(given_name, "attribute holding the given name"),
+	ATTR_OPTION(surname, "attribute holding the surname"),
+	ATTR_OPTION(email, "attribute holding the email address"),
+	ATTR_OPTION(manager, "attribute holding the manager's DN"),
+	ATTR_OPTION(member, "attribute of groups holding member DNs"),
+	ATTR_OPTION(user_type, "attribute holding the user type"),
+	ATTR_OPTION(disabled, "attribute marking a disabled account"),
+	ATTR_OPTION(user_object_class, "object class of users"),
+	ATTR_OPTION(group_object_class, "object class of groups"),
 
 	{ .section = "retry", .name = "backoff_min", .type = CONFIG_DURATION,
 	  .offset = OFF(retry_backoff_min_ms), .def = "1s",
@@ -358,10 +406,25 @@ config_set(struct config *cfg, const struct config_option *opt,
 	case CONFIG_UINT:
 	case CONFIG_OCTAL:
 	case CONFIG_DURATION:
+	case CONFIG_PERCENT:
 		break;
 	}
 
-	if (opt->type == CONFIG_DURATION) {
+	if (opt->type == CONFIG_PERCENT) {
+		char num[32];
+		size_t n = strlen(text);
+
+		if (n > 0 && text[n - 1] == '%')
+			n--;
+		if (n == 0 || n >= sizeof(num))
+			return ds_error_set(err, "'%s' is not a percentage like 10%%", text);
+		memcpy(num, text, n);
+		num[n] = '\0';
+		if (config_parse_ulong(num, 10, &v) < 0)
+			return ds_error_set(err, "'%s' is not a percentage like 10%%", text);
+		snprintf(lo, sizeof(lo), "%lu%%", opt->min);
+		snprintf(hi, sizeof(hi), "%lu%%", opt->max);
+	} else if (opt->type == CONFIG_DURATION) {
 		if (config_parse_duration(text, &v) < 0)
 			return ds_error_set(err,
 			    "'%s' is not a duration (like 250ms, 30s, 5m, 1h)", text);
@@ -724,6 +787,7 @@ config_value_equal(const struct config *a, const struct config *b,
 	case CONFIG_UINT:
 	case CONFIG_OCTAL:
 	case CONFIG_DURATION:
+	case CONFIG_PERCENT:
 		return *(const unsigned *)pa == *(const unsigned *)pb;
 	}
 	return false;
@@ -759,6 +823,7 @@ config_merge_reload(struct config *next, const struct config *old,
 		case CONFIG_UINT:
 		case CONFIG_OCTAL:
 		case CONFIG_DURATION:
+		case CONFIG_PERCENT:
 			*(unsigned *)pn = *(const unsigned *)po;
 			break;
 		case CONFIG_STRLIST:
@@ -818,6 +883,7 @@ config_type_hint(const struct config_option *opt)
 	case CONFIG_OCTAL: return "octal mode";
 	case CONFIG_DURATION: return "duration";
 	case CONFIG_ENUM: return "one of the values named";
+	case CONFIG_PERCENT: return "percentage";
 	}
 	return "";
 }

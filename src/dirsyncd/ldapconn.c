@@ -119,6 +119,7 @@ struct ldapconn {
 	LDAP *ld;
 	bool broken;              /* a send failed; the read handler cleans up */
 	char host[256];           /* host part of the URI, for TLS errors */
+	unsigned long long written; /* bytes libldap wrote (sbio layer) */
 	bool tls_bounded;         /* handshake running: sbio waits, bounded */
 	bool tls_timed_out;
 	struct timespec tls_deadline; /* CLOCK_MONOTONIC */
@@ -673,17 +674,19 @@ ldapconn_send_bind(struct ldapconn *lc)
 	ldapconn_handshake_sent(lc, rc, msgid, LDAPCONN_OP_BIND);
 }
 
-/* ---- bounding the TLS handshake ---------------------------------------- */
+/* ---- our lber Sockbuf layer ------------------------------------------- */
 
-/* ldap_install_tls() runs the handshake synchronously.  libldap 2.5 bounds
+/* It sits just above the TCP/IPC provider and does two things.  It counts
+ * the bytes libldap writes, so we know when a partly written request
+ * still progresses (ldapconn_on_writable).  And it bounds the TLS
+ * handshake: ldap_install_tls() runs it synchronously.  libldap 2.5 bounds
  * it by LDAP_OPT_NETWORK_TIMEOUT only when built with
  * LDAP_USE_NON_BLOCKING_TLS (2.6's default; Debian's 2.5 lacks it) and
  * otherwise, on our non-blocking socket, calls the handshake again and
  * again without waiting - a busy loop with no end if the server stays
- * silent.  So we bound it ourselves: this lber Sockbuf layer sits just
- * above the TCP provider and, while tls_bounded is set, waits for the
- * socket with poll() until the deadline, then fails with ETIMEDOUT, which
- * the TLS library treats as fatal.  Otherwise it passes calls through. */
+ * silent.  So while tls_bounded is set the layer waits for the socket
+ * with poll() until the deadline, then fails with ETIMEDOUT, which the
+ * TLS library treats as fatal. */
 static int
 ldapconn_sbio_wait(Sockbuf_IO_Desc *sbiod, short events)
 {
@@ -728,12 +731,15 @@ ldapconn_sbio_read(Sockbuf_IO_Desc *sbiod, void *buf, ber_len_t len)
 static ber_slen_t
 ldapconn_sbio_write(Sockbuf_IO_Desc *sbiod, void *buf, ber_len_t len)
 {
+	struct ldapconn *lc = sbiod->sbiod_pvt;
 	ber_slen_t n;
 
 	while (ldapconn_sbio_again(sbiod, n = LBER_SBIOD_WRITE_NEXT(sbiod, buf,
 	    len)))
 		if (ldapconn_sbio_wait(sbiod, POLLOUT) < 0)
 			return -1;
+	if (n > 0)
+		lc->written += (unsigned long long)n;
 	return n;
 }
 
@@ -973,6 +979,7 @@ ldapconn_on_connected(struct ldapconn *lc)
 		(suseconds_t)(lc->cfg.timeout_ms % 1000) * 1000 };
 	int version = LDAP_VERSION3, require, zero = 0, fd = -1, rc;
 	const char *ca = lc->cfg.tls_ca_file;
+	Sockbuf *sb = NULL;
 	char text[300];
 
 	evtimer_del(lc->ev_timer);
@@ -1000,15 +1007,13 @@ ldapconn_on_connected(struct ldapconn *lc)
 	lc->ev_read = event_new(lc->base, fd, EV_READ | EV_PERSIST,
 	    ldapconn_read_cb, lc);
 	event_add(lc->ev_read, NULL);
+	if (ldap_get_option(lc->ld, LDAP_OPT_SOCKBUF, &sb) ||
+	    ber_sockbuf_add_io(sb, &ldapconn_sbio, LBER_SBIOD_LEVEL_PROVIDER + 1,
+	    lc) < 0) {
+		ldapconn_fail(lc, "init: cannot add our Sockbuf layer");
+		return;
+	}
 	if (lc->tls) {
-		Sockbuf *sb = NULL;
-
-		if (ldap_get_option(lc->ld, LDAP_OPT_SOCKBUF, &sb) ||
-		    ber_sockbuf_add_io(sb, &ldapconn_sbio,
-		    LBER_SBIOD_LEVEL_PROVIDER + 1, lc) < 0) {
-			ldapconn_fail(lc, "init: cannot add the TLS timeout layer");
-			return;
-		}
 		/* Per-handle TLS settings take effect in a new context. */
 		require = lc->cfg.tls_verify ? LDAP_OPT_X_TLS_DEMAND
 		                             : LDAP_OPT_X_TLS_NEVER;
@@ -1227,6 +1232,19 @@ ldapconn_read_cb(evutil_socket_t fd, short what, void *arg)
 	ldapconn_leave(lc);
 }
 
+/* The socket took more of a partly written request (libldap flushes it
+ * inside ldap_result() when the socket is writable): watch again while
+ * that makes progress; a wake-up that wrote nothing means it is done. */
+static void
+ldapconn_on_writable(struct ldapconn *lc)
+{
+	unsigned long long before = lc->written;
+
+	ldapconn_on_readable(lc);
+	if (lc->written != before && lc->ld != NULL && !lc->doomed)
+		event_add(lc->ev_write, NULL);
+}
+
 /* ev_write serves the connect, then flushing a partly written request. */
 static void
 ldapconn_write_cb(evutil_socket_t fd, short what, void *arg)
@@ -1237,7 +1255,7 @@ ldapconn_write_cb(evutil_socket_t fd, short what, void *arg)
 	if (lc->ld == NULL)
 		ldapconn_on_connect_done(lc);
 	else
-		ldapconn_on_readable(lc);
+		ldapconn_on_writable(lc);
 	ldapconn_leave(lc);
 }
 
@@ -1386,6 +1404,13 @@ ldapconn_search(struct ldapconn *lc, const char *base,
 		return -1;
 	rc = ldap_search_ext(lc->ld, base != NULL ? base : "", scopes[scope],
 	    filter, (char **)attrs, 0, NULL, NULL, NULL, LDAP_NO_LIMIT, &msgid);
+	if (rc == LDAP_BUSY) {
+		/* libldap writes one request at a time (request.c): an
+		 * earlier one is still waiting for the socket. */
+		log_obj_debug(LDAPCONN_LOG, "search not sent: an earlier "
+		    "request is still being written");
+		return -1;
+	}
 	if (rc != LDAP_SUCCESS) {
 		ldapconn_describe_ld(lc, rc, text, sizeof(text));
 		log_obj_warning(LDAPCONN_LOG, "search not sent base=\"%s\" "

@@ -375,8 +375,9 @@ state_parse(struct reader *r, struct syncrepl_proto_state_value *out)
 		return reader_fail(r, at, "state", "%d is not %s", (int)state,
 		    "present (0), add (1), modify (2) or delete (3)");
 	out->state = (enum syncrepl_proto_state)state;
-	/* slapd's back-sql has sent empty entryUUIDs; a 16-octet check
-	 * here keeps them out of the mirror's key column. */
+	/* slapd's consumer notes (syncrepl.c) that back-sql can send an
+	 * empty syncUUID; checking for 16 octets keeps such values out of
+	 * the mirror's key column. */
 	if (reader_uuid(r, end, out->uuid, "entryUUID") < 0)
 		return -1;
 	if (reader_next_is(r, end, TAG_OCTETS) &&

@@ -767,6 +767,10 @@ static const struct bad bad_info[] = {
 	    0xa2, 0x06, 0x01, 0x01, 0x00, 0x04, 0x01, 0x41),
 	BAD("[2] cookie tagged [0]", "unexpected element (tag 0x80)",
 	    0xa2, 0x03, 0x80, 0x01, 0x41),
+	BAD("[1] cookie runs past [1]", "cookie at offset 2: 1 octets run",
+	    0xa1, 0x01, 0x04, 0x01, 0x41),
+	BAD("[3] cookie runs past [3]", "cookie at offset 2: 1 octets run",
+	    0xa3, 0x01, 0x04, 0x01, 0x41),
 	BAD("[3] without syncUUIDs", "syncUUIDs at offset 2: missing",
 	    0xa3, 0x00),
 	BAD("[3] cookie only", "syncUUIDs at offset 5: missing",
@@ -1168,26 +1172,20 @@ test_uuid_parse(void **state)
 static void
 test_names_and_free(void **state)
 {
+	static const char *const states[] = { "present", "add", "modify",
+		"delete", "unknown" };
+	static const char *const kinds[] = { "newcookie", "refreshDelete",
+		"refreshPresent", "syncIdSet", "unknown" };
 	struct syncrepl_proto_info_value iv;
 
-	assert_string_equal(syncrepl_proto_state_name(
-	                        SYNCREPL_PROTO_STATE_PRESENT),
-	    "present");
-	assert_string_equal(syncrepl_proto_state_name(
-	                        SYNCREPL_PROTO_STATE_DELETE),
-	    "delete");
-	assert_string_equal(syncrepl_proto_state_name(
-	                        (enum syncrepl_proto_state)9),
-	    "unknown");
-	assert_string_equal(syncrepl_proto_info_kind_name(
-	                        SYNCREPL_PROTO_INFO_SYNC_ID_SET),
-	    "syncIdSet");
-	assert_string_equal(syncrepl_proto_info_kind_name(
-	                        SYNCREPL_PROTO_INFO_NEW_COOKIE),
-	    "newcookie");
-	assert_string_equal(syncrepl_proto_info_kind_name(
-	                        (enum syncrepl_proto_info_kind) - 1),
-	    "unknown");
+	for (int i = 0; i < 5; i++) {
+		enum syncrepl_proto_state st = (enum syncrepl_proto_state)i;
+		enum syncrepl_proto_info_kind k =
+		    (enum syncrepl_proto_info_kind)i;
+
+		assert_string_equal(syncrepl_proto_state_name(st), states[i]);
+		assert_string_equal(syncrepl_proto_info_kind_name(k), kinds[i]);
+	}
 
 	syncrepl_proto_state_free(NULL);
 	syncrepl_proto_done_free(NULL);
