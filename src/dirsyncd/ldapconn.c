@@ -6,7 +6,6 @@
  *
  * Unbinding a handle whose peer has gone writes to a dead socket: the
  * process must ignore SIGPIPE (the daemon's main does, like every daemon). */
-#include "config.h"
 #include "ldapconn.h"
 
 #include <errno.h>
@@ -41,10 +40,11 @@
 #define LDAPCONN_BATCH 256
 
 /* Root DSE values (RFC 4512 §5.1) that tell the mirror what it may use. */
-#define OID_SYNCREPL "1.3.6.1.4.1.4203.1.9.1.1"   /* RFC 4533 */
-#define OID_AD_DIRSYNC "1.2.840.113556.1.4.841"   /* MS-ADTS 3.1.1.3.4.1.3 */
-#define OID_PAGED "1.2.840.113556.1.4.319"        /* RFC 2696 */
-#define OID_AD_CAPABILITY "1.2.840.113556.1.4.800" /* LDAP_CAP_ACTIVE_DIRECTORY */
+#define OID_SYNCREPL "1.3.6.1.4.1.4203.1.9.1.1" /* RFC 4533 */
+#define OID_AD_DIRSYNC "1.2.840.113556.1.4.841" /* MS-ADTS 3.1.1.3.4.1.3 */
+#define OID_PAGED "1.2.840.113556.1.4.319"      /* RFC 2696 */
+/* supportedCapabilities value LDAP_CAP_ACTIVE_DIRECTORY (MS-ADTS 3.1.1.3.4.3) */
+#define OID_AD_CAPABILITY "1.2.840.113556.1.4.800"
 
 enum ldapconn_op_kind {
 	LDAPCONN_OP_STARTTLS, /* RFC 4511 §4.14 extended operation */
@@ -64,8 +64,8 @@ struct ldapconn_op {
 };
 
 struct ldapconn_attr {
-	char *name;   /* attribute description; one block with the values */
-	char **vals;  /* NUL-terminated copies pointing into name's block */
+	char *name;  /* attribute description; one block with the values */
+	char **vals; /* NUL-terminated copies pointing into name's block */
 	size_t nvals;
 };
 
@@ -75,68 +75,56 @@ struct ldapconn_entry {
 	size_t nattrs;
 };
 
-/* Our own copy of struct ldapconn_settings. */
-struct ldapconn_config {
-	char **uris;
-	size_t uri_count;
-	char *bind_dn;
-	char *bind_password;
-	bool sasl_external;
-	bool starttls;
-	char *tls_ca_file;
-	bool tls_verify;
-	unsigned timeout_ms;
-	unsigned backoff_min_ms;
-	unsigned backoff_max_ms;
-};
-
 struct ldapconn {
 	struct event_base *base;
-	struct ldapconn_config cfg;
+	/* Our copy: every string owned and never NULL. */
+	struct ldapconn_settings cfg;
 	ldapconn_state_cb state_cb;
 	void *arg;
 
 	enum ldapconn_state state;
 	time_t since;
 	struct backoff backoff;
-	unsigned retry_ms;        /* delay of the current BACKOFF */
-	unsigned retries;         /* failed attempts since the last READY */
-	unsigned logged_states;   /* states logged at info since last READY */
-	struct ds_error *uri_err; /* last failure per URI, to log changes only */
+	unsigned retry_ms;      /* delay of the current BACKOFF */
+	unsigned retries;       /* failed attempts since the last READY */
+	unsigned logged_states; /* states logged at info since last READY */
+	/* Last failure per URI, so only a changed failure is a warning. */
+	struct ds_error *uri_err;
 
 	/* The current attempt. */
 	size_t uri_index;
-	char server[256];         /* URI in use or last tried */
-	const char *step;         /* what is in progress, for error texts */
-	int proto;                /* LDAP_PROTO_TCP or LDAP_PROTO_IPC */
+	char server[256]; /* URI in use or last tried */
+	const char *step; /* what is in progress, for error texts */
+	int proto;        /* LDAP_PROTO_TCP or LDAP_PROTO_IPC */
 	bool ldaps;
-	bool tls;                 /* ldaps:// or StartTLS */
+	bool tls; /* ldaps:// or StartTLS */
 	struct addrinfo *ai_list;
 	struct addrinfo *ai_next; /* next address to try */
 	struct addrinfo unix_ai;  /* ldapi://: the one "resolved" address */
 	struct sockaddr_un unix_addr;
-	int fd;                   /* ours until ldap_init_fd() took it */
+	int fd; /* ours until ldap_init_fd() took it */
 	LDAP *ld;
-	bool broken;              /* a send failed; the read handler cleans up */
-	char host[256];           /* host part of the URI, for TLS errors */
+	bool broken;    /* a send failed; the read handler cleans up */
+	char host[256]; /* host part of the URI, for TLS errors */
 	unsigned long long written; /* bytes libldap wrote (sbio layer) */
-	bool tls_bounded;         /* handshake running: sbio waits, bounded */
+	bool tls_bounded;           /* handshake running: sbio waits, bounded */
 	bool tls_timed_out;
-	struct timespec tls_deadline; /* CLOCK_MONOTONIC */
-	struct event *ev_read;    /* persistent, once ld exists */
-	struct event *ev_write;   /* one-shot: connect done, or flush a request */
-	struct event *ev_timer;   /* step timeout, or the backoff delay */
+	long long tls_deadline; /* ldapconn_now_ms() */
+	struct event *ev_read;  /* persistent, once ld exists */
+	struct event *ev_write; /* one-shot: connect done, or flush a request */
+	struct event *ev_timer; /* step timeout, or the backoff delay */
 	struct ldapconn_op *ops;
 
 	struct ldapconn_server_info info;
-	struct ldapconn_server_info next_info; /* filled while reading the DSE */
+	/* Filled while the root DSE is read, copied to info at READY. */
+	struct ldapconn_server_info next_info;
 	bool have_info;
 
 	char last_error[512];
 	time_t last_error_at;
 
-	int depth;                /* > 0 while our code is on the stack */
-	bool doomed;              /* ldapconn_free() called while depth > 0 */
+	int depth;   /* > 0 while our code is on the stack */
+	bool doomed; /* ldapconn_free() called while depth > 0 */
 };
 
 static const char *const ldapconn_state_names[] = {
@@ -152,44 +140,36 @@ static void ldapconn_fail(struct ldapconn *lc, const char *fmt, ...)
     DS_PRINTF(2, 3);
 static void ldapconn_destroy(struct ldapconn *lc);
 
-/* ---- configuration copies --------------------------------------------- */
-
-static char *
-ldapconn_strdup0(const char *s)
-{
-	return ds_strdup(s != NULL ? s : "");
-}
+/* ---- settings ----------------------------------------------------------- */
 
 static void
-ldapconn_config_copy(struct ldapconn_config *dst,
+ldapconn_settings_copy(struct ldapconn_settings *dst,
     const struct ldapconn_settings *src)
 {
-	dst->uri_count = src->uri_count;
-	dst->uris = ds_calloc(src->uri_count + 1, sizeof(char *));
+	char **uris = ds_calloc(src->uri_count + 1, sizeof(char *));
+
+	*dst = *src;
 	for (size_t i = 0; i < src->uri_count; i++)
-		dst->uris[i] = ds_strdup(src->uris[i]);
-	dst->bind_dn = ldapconn_strdup0(src->bind_dn);
-	dst->bind_password = ldapconn_strdup0(src->bind_password);
-	dst->sasl_external = src->sasl_external;
-	dst->starttls = src->starttls;
-	dst->tls_ca_file = ldapconn_strdup0(src->tls_ca_file);
-	dst->tls_verify = src->tls_verify;
-	dst->timeout_ms = src->network_timeout_ms ? src->network_timeout_ms
-	                                          : LDAPCONN_DEFAULT_TIMEOUT_MS;
-	dst->backoff_min_ms = src->backoff_min_ms;
-	dst->backoff_max_ms = src->backoff_max_ms;
+		uris[i] = ds_strdup(src->uris[i]);
+	dst->uris = (const char *const *)uris;
+	dst->bind_dn = ds_strdup(src->bind_dn ? src->bind_dn : "");
+	dst->bind_password = ds_strdup(
+	    src->bind_password ? src->bind_password : "");
+	dst->tls_ca_file = ds_strdup(src->tls_ca_file ? src->tls_ca_file : "");
+	if (dst->network_timeout_ms == 0)
+		dst->network_timeout_ms = LDAPCONN_DEFAULT_TIMEOUT_MS;
 }
 
 static void
-ldapconn_config_clear(struct ldapconn_config *cfg)
+ldapconn_settings_clear(struct ldapconn_settings *cfg)
 {
 	for (size_t i = 0; i < cfg->uri_count; i++)
-		free(cfg->uris[i]);
-	free(cfg->uris);
-	free(cfg->bind_dn);
-	explicit_bzero(cfg->bind_password, strlen(cfg->bind_password));
-	free(cfg->bind_password);
-	free(cfg->tls_ca_file);
+		free((char *)cfg->uris[i]);
+	free((char **)cfg->uris);
+	free((char *)cfg->bind_dn);
+	explicit_bzero((char *)cfg->bind_password, strlen(cfg->bind_password));
+	free((char *)cfg->bind_password);
+	free((char *)cfg->tls_ca_file);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -209,7 +189,8 @@ ldapconn_set_state(struct ldapconn *lc, enum ldapconn_state state)
 		return;
 	if (state == LDAPCONN_READY || (lc->logged_states & bit) == 0)
 		level = LOG_LEVEL_INFO;
-	lc->logged_states = state == LDAPCONN_READY ? 0 : lc->logged_states | bit;
+	lc->logged_states = state == LDAPCONN_READY ? 0
+	                                            : lc->logged_states | bit;
 	lc->state = state;
 	lc->since = time(NULL);
 	if (state == LDAPCONN_READY)
@@ -226,27 +207,24 @@ ldapconn_set_state(struct ldapconn *lc, enum ldapconn_state state)
 		lc->state_cb(lc, state, lc->arg);
 }
 
-/* "Invalid credentials (49): <server's diagnostic message>" */
+/* "Invalid credentials (49): <diagnostic message>".  With ld, the
+ * handle's own message: the TLS library's after a failed handshake, the
+ * server's after a failed operation. */
 static void
-ldapconn_describe(char *buf, size_t size, int rc, const char *diag)
+ldapconn_describe(char *buf, size_t size, int rc, const char *diag, LDAP *ld)
 {
+	char *ldiag = NULL;
+
+	if (ld != NULL)
+		ldap_get_option(ld, LDAP_OPT_DIAGNOSTIC_MESSAGE, &ldiag);
+	if (ldiag != NULL)
+		diag = ldiag;
 	if (diag != NULL && *diag != '\0')
-		snprintf(buf, size, "%s (%d): %s", ldap_err2string(rc), rc, diag);
+		snprintf(buf, size, "%s (%d): %s", ldap_err2string(rc), rc,
+		    diag);
 	else
 		snprintf(buf, size, "%s (%d)", ldap_err2string(rc), rc);
-}
-
-/* Same, with the handle's diagnostic message (the TLS library's text
- * after a failed handshake, the server's after a failed operation). */
-static void
-ldapconn_describe_ld(struct ldapconn *lc, int rc, char *buf, size_t size)
-{
-	char *diag = NULL;
-
-	if (lc->ld != NULL)
-		ldap_get_option(lc->ld, LDAP_OPT_DIAGNOSTIC_MESSAGE, &diag);
-	ldapconn_describe(buf, size, rc, diag);
-	ldap_memfree(diag);
+	ldap_memfree(ldiag);
 }
 
 /* Record "<uri>: <what>" as the last error; warn only when it differs from
@@ -287,23 +265,19 @@ ldapconn_op_add(struct ldapconn *lc, int msgid, enum ldapconn_op_kind kind,
 	lc->ops = op;
 }
 
+/* The operation for msgid, or NULL; take also unlinks it (caller frees). */
 static struct ldapconn_op *
-ldapconn_op_find(struct ldapconn *lc, int msgid)
-{
-	for (struct ldapconn_op *op = lc->ops; op != NULL; op = op->next)
-		if (op->msgid == msgid)
-			return op;
-	return NULL;
-}
-
-static void
-ldapconn_op_unlink(struct ldapconn *lc, struct ldapconn_op *op)
+ldapconn_op_find(struct ldapconn *lc, int msgid, bool take)
 {
 	for (struct ldapconn_op **pp = &lc->ops; *pp != NULL; pp = &(*pp)->next)
-		if (*pp == op) {
-			*pp = op->next;
-			return;
+		if ((*pp)->msgid == msgid) {
+			struct ldapconn_op *op = *pp;
+
+			if (take)
+				*pp = op->next;
+			return op;
 		}
+	return NULL;
 }
 
 /* ---- tearing down ------------------------------------------------------- */
@@ -354,7 +328,8 @@ ldapconn_close(struct ldapconn *lc, const char *why)
 static void
 ldapconn_arm_timer(struct ldapconn *lc, unsigned ms)
 {
-	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+	struct timeval tv = { (time_t)(ms / 1000),
+		(suseconds_t)(ms % 1000) * 1000 };
 
 	evtimer_add(lc->ev_timer, &tv);
 }
@@ -389,36 +364,33 @@ ldapconn_fail(struct ldapconn *lc, const char *fmt, ...)
 		ldapconn_all_failed(lc);
 }
 
-/* A READY connection dropped: fail its operations and reconnect, first
- * URI first.  Fail-back from a later URI to a recovered earlier one while
- * READY is not done (yet): we stay where we are until this drop. */
+/* The connection is unusable: read error or EOF (why = NULL: libldap's
+ * result code says which), failed send, notice of disconnection.  During
+ * the handshake that fails the attempt; a READY connection fails its
+ * operations and reconnects, first URI first.  (Fail-back from a later
+ * URI to a recovered earlier one while READY is not done yet: we stay
+ * until the connection drops.) */
 static void
-ldapconn_lost(struct ldapconn *lc, const char *what)
+ldapconn_broken(struct ldapconn *lc, const char *why)
 {
+	int rc = LDAP_SERVER_DOWN;
+	char text[300], what[400];
+
+	if (why == NULL) {
+		if (lc->ld != NULL)
+			ldap_get_option(lc->ld, LDAP_OPT_RESULT_CODE, &rc);
+		ldapconn_describe(text, sizeof(text), rc, NULL, NULL);
+		why = text;
+	}
+	if (lc->state != LDAPCONN_READY) {
+		ldapconn_fail(lc, "%s: %s", lc->step, why);
+		return;
+	}
+	snprintf(what, sizeof(what), "connection lost: %s", why);
 	ldapconn_record_error(lc, what);
 	ldapconn_close(lc, "connection lost");
 	if (!lc->doomed)
 		ldapconn_attempt(lc, 0);
-}
-
-/* libldap reported the connection unusable (read error, EOF, failed send). */
-static void
-ldapconn_broken(struct ldapconn *lc)
-{
-	int rc = LDAP_SERVER_DOWN;
-	char text[300];
-
-	if (lc->ld != NULL)
-		ldap_get_option(lc->ld, LDAP_OPT_RESULT_CODE, &rc);
-	ldapconn_describe(text, sizeof(text), rc, NULL);
-	if (lc->state == LDAPCONN_READY) {
-		char what[400];
-
-		snprintf(what, sizeof(what), "connection lost: %s", text);
-		ldapconn_lost(lc, what);
-	} else {
-		ldapconn_fail(lc, "%s: %s", lc->step, text);
-	}
 }
 
 /* ---- reading results ----------------------------------------------------- */
@@ -472,6 +444,7 @@ static struct ldapconn_entry *
 ldapconn_entry_new(LDAP *ld, LDAPMessage *msg)
 {
 	struct ldapconn_entry *e;
+	struct ldapconn_attr *a;
 	BerElement *ber = NULL;
 	struct berval dn, attr, *vals = NULL;
 	size_t cap = 0;
@@ -482,8 +455,10 @@ ldapconn_entry_new(LDAP *ld, LDAPMessage *msg)
 	e = calloc(1, sizeof(*e));
 	if (e == NULL || (e->dn = strndup(dn.bv_val, dn.bv_len)) == NULL)
 		goto fail;
-	while ((rc = ldap_get_attribute_ber(ld, msg, ber, &attr, &vals)) ==
-	    LDAP_SUCCESS && attr.bv_val != NULL) {
+	for (;;) {
+		rc = ldap_get_attribute_ber(ld, msg, ber, &attr, &vals);
+		if (rc != LDAP_SUCCESS || attr.bv_val == NULL)
+			break;
 		if (e->nattrs == cap) {
 			struct ldapconn_attr *na;
 
@@ -493,9 +468,9 @@ ldapconn_entry_new(LDAP *ld, LDAPMessage *msg)
 				goto fail;
 			e->attrs = na;
 		}
-		memset(&e->attrs[e->nattrs], 0, sizeof(e->attrs[0]));
-		e->nattrs++;
-		if (ldapconn_attr_fill(&e->attrs[e->nattrs - 1], &attr, vals) < 0)
+		a = &e->attrs[e->nattrs++];
+		memset(a, 0, sizeof(*a));
+		if (ldapconn_attr_fill(a, &attr, vals) < 0)
 			goto fail;
 		ber_memfree(vals);
 		vals = NULL;
@@ -551,17 +526,19 @@ ldapconn_read_rootdse(struct ldapconn *lc, const struct ldapconn_entry *e)
 
 	/* RFC 3045 vendorName is optional; OpenLDAP and AD omit it, but say
 	 * who they are in other root DSE values. */
-	if (name == NULL && ldapconn_entry_has(e, "objectClass", "OpenLDAProotDSE"))
+	if (name == NULL &&
+	    ldapconn_entry_has(e, "objectClass", "OpenLDAProotDSE"))
 		name = "OpenLDAP";
-	else if (name == NULL &&
-	    ldapconn_entry_has(e, "supportedCapabilities", OID_AD_CAPABILITY))
+	else if (name == NULL && ldapconn_entry_has(e, "supportedCapabilities",
+	                             OID_AD_CAPABILITY))
 		name = "Active Directory";
 	snprintf(si->vendor, sizeof(si->vendor), "%s%s%s", name ? name : "",
 	    name && version ? " " : "", name && version ? version : "");
 	si->syncrepl = ldapconn_entry_has(e, "supportedControl", OID_SYNCREPL);
 	si->ad_dirsync = ldapconn_entry_has(e, "supportedControl",
 	    OID_AD_DIRSYNC);
-	si->paged_results = ldapconn_entry_has(e, "supportedControl", OID_PAGED);
+	si->paged_results = ldapconn_entry_has(e, "supportedControl",
+	    OID_PAGED);
 	if (nc == NULL)
 		nc = ldapconn_entry_first(e, "namingContexts");
 	snprintf(si->naming_context, sizeof(si->naming_context), "%s",
@@ -569,8 +546,7 @@ ldapconn_read_rootdse(struct ldapconn *lc, const struct ldapconn_entry *e)
 }
 
 static void
-ldapconn_on_entry(struct ldapconn *lc, struct ldapconn_op *op,
-    LDAPMessage *msg)
+ldapconn_on_entry(struct ldapconn *lc, struct ldapconn_op *op, LDAPMessage *msg)
 {
 	struct ldapconn_entry *e = ldapconn_entry_new(lc->ld, msg);
 
@@ -594,8 +570,8 @@ ldapconn_on_entry(struct ldapconn *lc, struct ldapconn_op *op,
  * will never report those bytes readable again - so run ldap_result()
  * once from the loop without waiting for EV_READ.  A request the socket
  * could not take whole stays queued in libldap with LDAP_BUSY (request.c,
- * ldap_int_flush_request) and is written by a later ldap_result() that
- * finds the socket writable: wait for that once. */
+ * ldap_int_flush_request) and is written by later ldap_result() calls
+ * that find the socket writable: watch for that (ldapconn_on_writable). */
 static void
 ldapconn_kick(struct ldapconn *lc)
 {
@@ -604,8 +580,7 @@ ldapconn_kick(struct ldapconn *lc)
 	event_active(lc->ev_read, EV_READ, 0);
 	ldap_get_option(lc->ld, LDAP_OPT_RESULT_CODE, &rc);
 	if (rc == LDAP_BUSY) {
-		log_obj_debug(LDAPCONN_LOG, "request partly written, waiting "
-		    "for the socket");
+		log_obj_debug(LDAPCONN_LOG, "request partly written");
 		event_add(lc->ev_write, NULL);
 	}
 }
@@ -618,12 +593,12 @@ ldapconn_handshake_sent(struct ldapconn *lc, int rc, int msgid,
 	char text[300];
 
 	if (rc != LDAP_SUCCESS) {
-		ldapconn_describe_ld(lc, rc, text, sizeof(text));
+		ldapconn_describe(text, sizeof(text), rc, NULL, lc->ld);
 		ldapconn_fail(lc, "%s: %s", lc->step, text);
 		return;
 	}
 	ldapconn_op_add(lc, msgid, kind, NULL, NULL, NULL);
-	ldapconn_arm_timer(lc, lc->cfg.timeout_ms);
+	ldapconn_arm_timer(lc, lc->cfg.network_timeout_ms);
 	ldapconn_kick(lc);
 }
 
@@ -632,7 +607,8 @@ ldapconn_send_rootdse(struct ldapconn *lc)
 {
 	static const char *const attrs[] = { "vendorName", "vendorVersion",
 		"supportedControl", "namingContexts", "defaultNamingContext",
-		"supportedExtension", "supportedCapabilities", "objectClass", NULL };
+		"supportedExtension", "supportedCapabilities", "objectClass",
+		NULL };
 	int msgid = -1, rc;
 
 	lc->step = "rootdse";
@@ -665,7 +641,7 @@ ldapconn_send_bind(struct ldapconn *lc)
 		 * normally refuse (§5.1.2), which says so more clearly than we
 		 * could. */
 		if (*dn != '\0') {
-			cred.bv_val = lc->cfg.bind_password;
+			cred.bv_val = (char *)lc->cfg.bind_password;
 			cred.bv_len = strlen(cred.bv_val);
 		}
 		rc = ldap_sasl_bind(lc->ld, dn, LDAP_SASL_SIMPLE, &cred, NULL,
@@ -687,18 +663,23 @@ ldapconn_send_bind(struct ldapconn *lc)
  * silent.  So while tls_bounded is set the layer waits for the socket
  * with poll() until the deadline, then fails with ETIMEDOUT, which the
  * TLS library treats as fatal. */
+static long long
+ldapconn_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static int
 ldapconn_sbio_wait(Sockbuf_IO_Desc *sbiod, short events)
 {
 	struct ldapconn *lc = sbiod->sbiod_pvt;
 	struct pollfd pfd = { .fd = -1, .events = events };
-	struct timespec now;
-	long ms;
+	long long ms = lc->tls_deadline - ldapconn_now_ms();
 
 	ber_sockbuf_ctrl(sbiod->sbiod_sb, LBER_SB_OPT_GET_FD, &pfd.fd);
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	ms = (long)(lc->tls_deadline.tv_sec - now.tv_sec) * 1000 +
-	    (lc->tls_deadline.tv_nsec - now.tv_nsec) / 1000000;
 	if (ms <= 0 || poll(&pfd, 1, (int)ms) == 0) {
 		lc->tls_timed_out = true;
 		errno = ETIMEDOUT;
@@ -712,8 +693,8 @@ ldapconn_sbio_again(Sockbuf_IO_Desc *sbiod, ber_slen_t n)
 {
 	struct ldapconn *lc = sbiod->sbiod_pvt;
 
-	return n < 0 && lc->tls_bounded && (errno == EAGAIN ||
-	    errno == EWOULDBLOCK || errno == EINTR);
+	return n < 0 && lc->tls_bounded &&
+	       (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR);
 }
 
 static ber_slen_t
@@ -721,8 +702,8 @@ ldapconn_sbio_read(Sockbuf_IO_Desc *sbiod, void *buf, ber_len_t len)
 {
 	ber_slen_t n;
 
-	while (ldapconn_sbio_again(sbiod, n = LBER_SBIOD_READ_NEXT(sbiod, buf,
-	    len)))
+	while (ldapconn_sbio_again(sbiod,
+	    n = LBER_SBIOD_READ_NEXT(sbiod, buf, len)))
 		if (ldapconn_sbio_wait(sbiod, POLLIN) < 0)
 			return -1;
 	return n;
@@ -734,8 +715,8 @@ ldapconn_sbio_write(Sockbuf_IO_Desc *sbiod, void *buf, ber_len_t len)
 	struct ldapconn *lc = sbiod->sbiod_pvt;
 	ber_slen_t n;
 
-	while (ldapconn_sbio_again(sbiod, n = LBER_SBIOD_WRITE_NEXT(sbiod, buf,
-	    len)))
+	while (ldapconn_sbio_again(sbiod,
+	    n = LBER_SBIOD_WRITE_NEXT(sbiod, buf, len)))
 		if (ldapconn_sbio_wait(sbiod, POLLOUT) < 0)
 			return -1;
 	if (n > 0)
@@ -775,21 +756,19 @@ static Sockbuf_IO ldapconn_sbio = {
 static int
 ldapconn_install_tls(struct ldapconn *lc)
 {
+	const char *ca = lc->cfg.tls_ca_file;
 	char text[300];
 	int fd = -1, rc;
 
 	lc->step = "tls";
-	clock_gettime(CLOCK_MONOTONIC, &lc->tls_deadline);
-	lc->tls_deadline.tv_sec += lc->cfg.timeout_ms / 1000;
-	lc->tls_deadline.tv_nsec += (long)(lc->cfg.timeout_ms % 1000) * 1000000;
-	if (lc->tls_deadline.tv_nsec >= 1000000000) {
-		lc->tls_deadline.tv_sec++;
-		lc->tls_deadline.tv_nsec -= 1000000000;
-	}
+	lc->tls_deadline = ldapconn_now_ms() + lc->cfg.network_timeout_ms;
 	lc->tls_bounded = true;
 	lc->tls_timed_out = false;
 	rc = ldap_install_tls(lc->ld);
 	lc->tls_bounded = false;
+	/* libevent caches the time per loop pass: without this, timers armed
+	 * next (the backoff) would count from before the handshake. */
+	event_base_update_cache_time(lc->base);
 	/* libldap built with LDAP_USE_NON_BLOCKING_TLS leaves the socket
 	 * blocking afterwards; a half-received record would then block the
 	 * loop in ldap_result(). */
@@ -800,19 +779,22 @@ ldapconn_install_tls(struct ldapconn *lc)
 		return 0;
 	if (lc->tls_timed_out) {
 		ldapconn_fail(lc, "tls: handshake timed out after %u ms",
-		    lc->cfg.timeout_ms);
+		    lc->cfg.network_timeout_ms);
 		return -1;
 	}
 	/* GnuTLS verification failures reach us as "(unknown error code)":
 	 * name what to check. */
-	ldapconn_describe_ld(lc, rc, text, sizeof(text));
-	if (lc->cfg.tls_verify)
-		ldapconn_fail(lc, "tls: %s (is the server certificate signed by "
-		    "a CA in %s and issued for \"%s\"?)", text,
-		    *lc->cfg.tls_ca_file ? lc->cfg.tls_ca_file
-		                         : "the system trust store", lc->host);
-	else
+	ldapconn_describe(text, sizeof(text), rc, NULL, lc->ld);
+	if (!lc->cfg.tls_verify) {
 		ldapconn_fail(lc, "tls: %s", text);
+		return -1;
+	}
+	if (*ca == '\0')
+		ca = "the system trust store";
+	ldapconn_fail(lc,
+	    "tls: %s (is the server certificate signed by a CA "
+	    "in %s and issued for \"%s\"?)",
+	    text, ca, lc->host);
 	return -1;
 }
 
@@ -848,14 +830,14 @@ ldapconn_on_handshake_done(struct ldapconn *lc, enum ldapconn_op_kind kind,
 	char text[300];
 
 	evtimer_del(lc->ev_timer);
-	ldapconn_describe(text, sizeof(text), rc, diag);
+	ldapconn_describe(text, sizeof(text), rc, diag, NULL);
 	if (kind == LDAPCONN_OP_ROOTDSE) {
 		/* Servers may hide the root DSE from some identities; the
 		 * connection is still usable, the mirror just learns less. */
 		if (rc != LDAP_SUCCESS)
 			log_obj_warning(LDAPCONN_LOG,
-			    "root DSE unreadable uri=%s error=\"%s\"", lc->server,
-			    text);
+			    "root DSE unreadable uri=%s error=\"%s\"",
+			    lc->server, text);
 		ldapconn_ready(lc);
 	} else if (rc != LDAP_SUCCESS) {
 		ldapconn_fail(lc, "%s: %s", lc->step, text);
@@ -879,9 +861,9 @@ ldapconn_on_result(struct ldapconn *lc, struct ldapconn_op *op,
 	prc = ldap_parse_result(lc->ld, msg, &rc, NULL, &diag, NULL, NULL, 0);
 	if (prc != LDAP_SUCCESS)
 		rc = prc;
-	ldapconn_op_unlink(lc, op);
+	ldapconn_op_find(lc, op->msgid, true);
 	if (op->kind == LDAPCONN_OP_SEARCH) {
-		ldapconn_describe(text, sizeof(text), rc, diag);
+		ldapconn_describe(text, sizeof(text), rc, diag, NULL);
 		if (op->done_cb != NULL)
 			op->done_cb(rc, text, op->arg);
 	} else {
@@ -897,19 +879,14 @@ static void
 ldapconn_on_unsolicited(struct ldapconn *lc, LDAPMessage *msg)
 {
 	char *diag = NULL;
-	char text[300], what[400];
+	char text[300], what[350];
 	int rc = LDAP_UNAVAILABLE;
 
 	ldap_parse_result(lc->ld, msg, &rc, NULL, &diag, NULL, NULL, 0);
-	ldapconn_describe(text, sizeof(text), rc, diag);
+	ldapconn_describe(text, sizeof(text), rc, diag, NULL);
 	ldap_memfree(diag);
-	if (lc->state == LDAPCONN_READY) {
-		snprintf(what, sizeof(what), "notice of disconnection: %s", text);
-		ldapconn_lost(lc, what);
-	} else {
-		ldapconn_fail(lc, "%s: notice of disconnection: %s", lc->step,
-		    text);
-	}
+	snprintf(what, sizeof(what), "notice of disconnection: %s", text);
+	ldapconn_broken(lc, what);
 }
 
 static void
@@ -917,17 +894,17 @@ ldapconn_dispatch(struct ldapconn *lc, LDAPMessage *msg)
 {
 	int msgid = ldap_msgid(msg);
 	int type = ldap_msgtype(msg);
-	struct ldapconn_op *op = ldapconn_op_find(lc, msgid);
+	struct ldapconn_op *op = ldapconn_op_find(lc, msgid, false);
 
 	if (msgid == 0)
 		ldapconn_on_unsolicited(lc, msg);
 	else if (op == NULL)
-		log_obj_debug(LDAPCONN_LOG, "unexpected message msgid=%d type=%d",
-		    msgid, type);
+		log_obj_debug(LDAPCONN_LOG,
+		    "unexpected message msgid=%d type=%d", msgid, type);
 	else if (type == LDAP_RES_SEARCH_ENTRY)
 		ldapconn_on_entry(lc, op, msg);
 	else if (type != LDAP_RES_SEARCH_REFERENCE &&
-	    type != LDAP_RES_INTERMEDIATE)
+	         type != LDAP_RES_INTERMEDIATE)
 		ldapconn_on_result(lc, op, msg);
 	/* References are ignored (referrals are off: we never chase them);
 	 * intermediate responses belong to the sync sources, later. */
@@ -944,7 +921,7 @@ ldapconn_on_readable(struct ldapconn *lc)
 	int rc;
 
 	if (lc->broken) {
-		ldapconn_broken(lc);
+		ldapconn_broken(lc, NULL);
 		return;
 	}
 	for (int n = 0; lc->ld != NULL && !lc->doomed; n++) {
@@ -953,13 +930,14 @@ ldapconn_on_readable(struct ldapconn *lc)
 			return;
 		}
 		msg = NULL;
-		rc = ldap_result(lc->ld, LDAP_RES_ANY, LDAP_MSG_ONE, &zero, &msg);
+		rc = ldap_result(lc->ld, LDAP_RES_ANY, LDAP_MSG_ONE, &zero,
+		    &msg);
 		if (rc == 0)
 			return;
 		if (rc < 0) {
 			/* -1 also covers EOF: libldap reports it as
 			 * LDAP_SERVER_DOWN. */
-			ldapconn_broken(lc);
+			ldapconn_broken(lc, NULL);
 			return;
 		}
 		ldapconn_dispatch(lc, msg);
@@ -975,8 +953,8 @@ static void ldapconn_write_cb(evutil_socket_t fd, short what, void *arg);
 static void
 ldapconn_on_connected(struct ldapconn *lc)
 {
-	struct timeval tv = { (time_t)(lc->cfg.timeout_ms / 1000),
-		(suseconds_t)(lc->cfg.timeout_ms % 1000) * 1000 };
+	struct timeval tv = { (time_t)(lc->cfg.network_timeout_ms / 1000),
+		(suseconds_t)(lc->cfg.network_timeout_ms % 1000) * 1000 };
 	int version = LDAP_VERSION3, require, zero = 0, fd = -1, rc;
 	const char *ca = lc->cfg.tls_ca_file;
 	Sockbuf *sb = NULL;
@@ -989,7 +967,7 @@ ldapconn_on_connected(struct ldapconn *lc)
 	lc->step = "init";
 	rc = ldap_init_fd(lc->fd, lc->proto, lc->server, &lc->ld);
 	if (rc != LDAP_SUCCESS) {
-		ldapconn_describe(text, sizeof(text), rc, NULL);
+		ldapconn_describe(text, sizeof(text), rc, NULL, NULL);
 		ldapconn_fail(lc, "init: %s", text);
 		return;
 	}
@@ -1008,8 +986,8 @@ ldapconn_on_connected(struct ldapconn *lc)
 	    ldapconn_read_cb, lc);
 	event_add(lc->ev_read, NULL);
 	if (ldap_get_option(lc->ld, LDAP_OPT_SOCKBUF, &sb) ||
-	    ber_sockbuf_add_io(sb, &ldapconn_sbio, LBER_SBIOD_LEVEL_PROVIDER + 1,
-	    lc) < 0) {
+	    ber_sockbuf_add_io(sb, &ldapconn_sbio,
+	        LBER_SBIOD_LEVEL_PROVIDER + 1, lc) < 0) {
 		ldapconn_fail(lc, "init: cannot add our Sockbuf layer");
 		return;
 	}
@@ -1017,12 +995,18 @@ ldapconn_on_connected(struct ldapconn *lc)
 		/* Per-handle TLS settings take effect in a new context. */
 		require = lc->cfg.tls_verify ? LDAP_OPT_X_TLS_DEMAND
 		                             : LDAP_OPT_X_TLS_NEVER;
-		if ((*ca != '\0' &&
-		    ldap_set_option(lc->ld, LDAP_OPT_X_TLS_CACERTFILE, ca)) ||
-		    ldap_set_option(lc->ld, LDAP_OPT_X_TLS_REQUIRE_CERT, &require) ||
-		    ldap_set_option(lc->ld, LDAP_OPT_X_TLS_NEWCTX, &zero)) {
-			ldapconn_fail(lc, "tls: cannot create TLS context "
-			    "(tls_ca_file=\"%s\")", ca);
+		rc = LDAP_OPT_SUCCESS;
+		if (*ca != '\0')
+			rc = ldap_set_option(lc->ld, LDAP_OPT_X_TLS_CACERTFILE,
+			    ca);
+		rc |= ldap_set_option(lc->ld, LDAP_OPT_X_TLS_REQUIRE_CERT,
+		    &require);
+		rc |= ldap_set_option(lc->ld, LDAP_OPT_X_TLS_NEWCTX, &zero);
+		if (rc != LDAP_OPT_SUCCESS) {
+			ldapconn_fail(lc,
+			    "tls: cannot create a TLS context "
+			    "(tls_ca_file \"%s\")",
+			    ca);
 			return;
 		}
 	}
@@ -1040,16 +1024,16 @@ ldapconn_on_connected(struct ldapconn *lc)
  * connect is under way (completion arrives on ev_write), -1 with err when
  * no address is left. */
 static int
-ldapconn_connect_next(struct ldapconn *lc, int last_errno,
-    struct ds_error *err)
+ldapconn_connect_next(struct ldapconn *lc, int last_errno, struct ds_error *err)
 {
 	struct addrinfo *ai;
 	int on = 1;
 
 	while ((ai = lc->ai_next) != NULL) {
 		lc->ai_next = ai->ai_next;
-		lc->fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
-		    SOCK_CLOEXEC, ai->ai_protocol);
+		lc->fd = socket(ai->ai_family,
+		    ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+		    ai->ai_protocol);
 		if (lc->fd < 0) {
 			last_errno = errno;
 			continue;
@@ -1066,7 +1050,7 @@ ldapconn_connect_next(struct ldapconn *lc, int last_errno,
 			lc->ev_write = event_new(lc->base, lc->fd, EV_WRITE,
 			    ldapconn_write_cb, lc);
 			event_add(lc->ev_write, NULL);
-			ldapconn_arm_timer(lc, lc->cfg.timeout_ms);
+			ldapconn_arm_timer(lc, lc->cfg.network_timeout_ms);
 			return 0;
 		}
 		last_errno = errno;
@@ -1114,6 +1098,7 @@ ldapconn_resolve(struct ldapconn *lc, const char *host, int port,
 	if (rc == EAI_NONAME) {
 		hints.ai_flags = AI_NUMERICSERV | AI_ADDRCONFIG;
 		rc = getaddrinfo(host, service, &hints, &lc->ai_list);
+		event_base_update_cache_time(lc->base); /* see install_tls */
 	}
 	if (rc != 0) {
 		lc->ai_list = NULL;
@@ -1133,7 +1118,8 @@ ldapconn_resolve_unix(struct ldapconn *lc, const char *path,
 	struct sockaddr_un *sun = &lc->unix_addr;
 
 	if (path == NULL || path[0] != '/')
-		return ds_error_set(err, "ldapi URI needs an absolute socket "
+		return ds_error_set(err,
+		    "ldapi URI needs an absolute socket "
 		    "path, e.g. ldapi://%%2Frun%%2Fslapd%%2Fldapi");
 	if (strlen(path) >= sizeof(sun->sun_path))
 		return ds_error_set(err, "ldapi socket path too long");
@@ -1156,14 +1142,15 @@ ldapconn_open(struct ldapconn *lc, struct ds_error *err)
 {
 	LDAPURLDesc *lud = NULL;
 	const char *scheme, *host;
-	int rc;
+	int rc, port;
 
 	rc = ldap_url_parse(lc->server, &lud);
+	if (rc == LDAP_URL_ERR_BADSCHEME)
+		return ds_error_set(err, "invalid URI: the scheme must be "
+		                         "ldap://, ldaps:// or ldapi://");
 	if (rc != LDAP_URL_SUCCESS)
-		return ds_error_set(err, "invalid URI: %s (ldap_url_parse error "
-		    "%d)", rc == LDAP_URL_ERR_BADSCHEME ? "the scheme must be "
-		    "ldap://, ldaps:// or ldapi://" : rc == LDAP_URL_ERR_BADHOST
-		    ? "bad host or port" : "malformed", rc);
+		return ds_error_set(err,
+		    "invalid URI (ldap_url_parse error %d)", rc);
 	scheme = lud->lud_scheme;
 	/* An empty host means localhost, as for libldap itself. */
 	host = lud->lud_host != NULL && *lud->lud_host ? lud->lud_host
@@ -1179,8 +1166,9 @@ ldapconn_open(struct ldapconn *lc, struct ds_error *err)
 	} else if (lc->ldaps || strcasecmp(scheme, "ldap") == 0) {
 		lc->proto = LDAP_PROTO_TCP;
 		lc->tls = lc->ldaps || lc->cfg.starttls;
-		rc = ldapconn_resolve(lc, host, lud->lud_port ? lud->lud_port
-		    : lc->ldaps ? LDAPS_PORT : LDAP_PORT, err);
+		port = lc->ldaps ? LDAPS_PORT : LDAP_PORT;
+		rc = ldapconn_resolve(lc, host,
+		    lud->lud_port ? lud->lud_port : port, err);
 	} else {
 		rc = ds_error_set(err, "unsupported scheme \"%s\"", scheme);
 	}
@@ -1265,9 +1253,9 @@ ldapconn_on_timer(struct ldapconn *lc)
 	if (lc->state == LDAPCONN_BACKOFF)
 		ldapconn_attempt(lc, 0);
 	else if (lc->state == LDAPCONN_CONNECTING ||
-	    lc->state == LDAPCONN_BINDING)
+	         lc->state == LDAPCONN_BINDING)
 		ldapconn_fail(lc, "%s: timed out after %u ms", lc->step,
-		    lc->cfg.timeout_ms);
+		    lc->cfg.network_timeout_ms);
 }
 
 static void
@@ -1289,7 +1277,7 @@ ldapconn_new(struct event_base *base, const struct ldapconn_settings *settings,
 	struct ldapconn *lc = ds_calloc(1, sizeof(*lc));
 
 	lc->base = base;
-	ldapconn_config_copy(&lc->cfg, settings);
+	ldapconn_settings_copy(&lc->cfg, settings);
 	lc->uri_err = ds_calloc(lc->cfg.uri_count, sizeof(*lc->uri_err));
 	lc->state_cb = state_cb;
 	lc->arg = arg;
@@ -1320,8 +1308,8 @@ ldapconn_reconfigure(struct ldapconn *lc,
 {
 	unsigned attempt = lc->backoff.attempt;
 
-	ldapconn_config_clear(&lc->cfg);
-	ldapconn_config_copy(&lc->cfg, settings);
+	ldapconn_settings_clear(&lc->cfg);
+	ldapconn_settings_copy(&lc->cfg, settings);
 	free(lc->uri_err);
 	lc->uri_err = ds_calloc(lc->cfg.uri_count, sizeof(*lc->uri_err));
 	backoff_init(&lc->backoff, lc->cfg.backoff_min_ms,
@@ -1335,7 +1323,7 @@ ldapconn_destroy(struct ldapconn *lc)
 	lc->depth++; /* callbacks below may call ldapconn_free() again */
 	ldapconn_close(lc, "connection closed");
 	event_free(lc->ev_timer);
-	ldapconn_config_clear(&lc->cfg);
+	ldapconn_settings_clear(&lc->cfg);
 	free(lc->uri_err);
 	free(lc);
 }
@@ -1407,15 +1395,16 @@ ldapconn_search(struct ldapconn *lc, const char *base,
 	if (rc == LDAP_BUSY) {
 		/* libldap writes one request at a time (request.c): an
 		 * earlier one is still waiting for the socket. */
-		log_obj_debug(LDAPCONN_LOG, "search not sent: an earlier "
-		    "request is still being written");
+		log_obj_debug(LDAPCONN_LOG, "search not sent: %s",
+		    "an earlier request is still being written");
 		return -1;
 	}
 	if (rc != LDAP_SUCCESS) {
-		ldapconn_describe_ld(lc, rc, text, sizeof(text));
-		log_obj_warning(LDAPCONN_LOG, "search not sent base=\"%s\" "
-		    "filter=\"%s\" error=\"%s\"", base ? base : "",
-		    filter ? filter : "", text);
+		ldapconn_describe(text, sizeof(text), rc, NULL, lc->ld);
+		log_obj_warning(LDAPCONN_LOG,
+		    "search not sent base=\"%s\" "
+		    "filter=\"%s\" error=\"%s\"",
+		    base ? base : "", filter ? filter : "", text);
 		/* A failed send means the connection is gone; let the read
 		 * handler tear it down, not the caller's stack. */
 		if (rc == LDAP_SERVER_DOWN) {
