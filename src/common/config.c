@@ -695,6 +695,8 @@ config_parse_text(const char *name, const char *text, bool skip_secrets,
 	free(copy);
 	p.last_line = lineno ? lineno : 1;
 	config_finish(&p);
+	p.cfg->option_lines = ds_calloc(DS_ARRAY_SIZE(config_table), sizeof(unsigned));
+	memcpy(p.cfg->option_lines, p.seen, sizeof(p.seen));
 	if (p.errors) {
 		config_free(p.cfg);
 		return NULL;
@@ -834,11 +836,22 @@ config_merge_reload(struct config *next, const struct config *old,
 	}
 }
 
+unsigned
+config_line_of(const struct config *cfg, const char *section, const char *name)
+{
+	const struct config_option *opt = config_find(section, name);
+
+	if (opt == NULL || cfg->option_lines == NULL)
+		return 0;
+	return cfg->option_lines[opt - config_table];
+}
+
 void
 config_free(struct config *cfg)
 {
 	if (cfg == NULL)
 		return;
+	free(cfg->option_lines);
 	for (size_t i = 0; i < DS_ARRAY_SIZE(config_table); i++) {
 		const struct config_option *opt = &config_table[i];
 		char *field = (char *)cfg + opt->offset;

@@ -36,6 +36,7 @@ extern const char *const config_mirror_profiles[];
 
 struct config {
 	char *path;
+	unsigned *option_lines;   /* per config_options() entry; 0 = default */
 
 	/* [log] */
 	int log_level;            /* enum log_level */
@@ -137,6 +138,11 @@ struct config *config_parse(const char *name, const char *text,
  * warning to diag for each one whose value differed. */
 void config_merge_reload(struct config *next, const struct config *old,
     struct config_diag *diag);
+
+/* Line of the file where section.name was set; 0 when it has its default.
+ * For checks done outside the parser, so they can say FILE:LINE too. */
+unsigned config_line_of(const struct config *cfg, const char *section,
+    const char *name);
 
 void config_free(struct config *cfg);
 void config_diag_free(struct config_diag *diag);

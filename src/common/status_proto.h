@@ -9,7 +9,7 @@
 #ifndef DS_STATUS_PROTO_H
 #define DS_STATUS_PROTO_H
 
-#define STATUS_PROTO_VERSION 1
+#define STATUS_PROTO_VERSION 2
 
 /* Longest accepted command line, newline included. */
 #define STATUS_MAX_REQUEST 4096
@@ -18,5 +18,7 @@
 
 #define STATUS_CMD_STATUS "status"   /* everything: daemon, config, schema, connections */
 #define STATUS_CMD_HEALTH "health"   /* one element: ok or not, and why */
+#define STATUS_CMD_SYNC "sync"       /* the directory mirror's state */
+#define STATUS_CMD_CONFIRM_DELETES "confirm-deletes" /* release the delete guard */
 
 #endif

@@ -28,5 +28,6 @@ struct ctl_cmd {
 extern const struct ctl_cmd ctl_cmd_status;
 extern const struct ctl_cmd ctl_cmd_health;
 extern const struct ctl_cmd ctl_cmd_raw;
+extern const struct ctl_cmd ctl_cmd_sync;
 
 #endif

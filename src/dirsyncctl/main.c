@@ -14,6 +14,7 @@
 static const struct ctl_cmd *const ctl_commands[] = {
 	&ctl_cmd_status,
 	&ctl_cmd_health,
+	&ctl_cmd_sync,
 	&ctl_cmd_raw,
 };
 
@@ -28,7 +29,7 @@ ctl_usage(FILE *out)
 	    "  -V         print the version\n"
 	    "commands:\n", CTL_DEFAULT_SOCKET, CTL_DEFAULT_TIMEOUT_MS / 1000);
 	for (size_t i = 0; i < DS_ARRAY_SIZE(ctl_commands); i++)
-		fprintf(out, "  %-7s %-8s %s\n", ctl_commands[i]->name,
+		fprintf(out, "  %s %s\n      %s\n", ctl_commands[i]->name,
 		    ctl_commands[i]->usage, ctl_commands[i]->help);
 }
 

@@ -18,6 +18,7 @@
 #include "ldapconn.h"
 #include "log.h"
 #include "migrate.h"
+#include "mirror.h"
 #include "pgconn.h"
 #include "sdnotify.h"
 #include "status.h"
@@ -72,10 +73,23 @@ daemon_apply_logging(const struct config *cfg)
 
 static void
 daemon_snapshot(const struct daemon *d, struct status_snapshot *s,
-    struct connstatus conns[2])
+    struct connstatus conns[2], struct mirror_status *ms,
+    struct status_sync *sync)
 {
 	ldapconn_get_status(d->ldap, &conns[0]);
 	pgconn_get_status(d->pg, &conns[1]);
+	mirror_get_status(d->mirror, ms);
+	*sync = (struct status_sync){
+		.mode = ms->mode, .phase = ms->phase, .phase_since = ms->phase_since,
+		.server = ms->server, .base = ms->base, .users = ms->users,
+		.groups = ms->groups, .memberships = ms->memberships,
+		.dangling_managers = ms->dangling_managers,
+		.last_change = ms->last_change, .cookie_saved = ms->cookie_saved,
+		.lag = ms->lag, .entries_received = ms->entries_received,
+		.batches_written = ms->batches_written,
+		.guard_count = ms->guard_count, .last_error = ms->last_error,
+		.last_error_at = ms->last_error_at,
+	};
 	*s = (struct status_snapshot){
 		.version = PACKAGE_VERSION,
 		.pid = (long)getpid(),
@@ -91,6 +105,7 @@ daemon_snapshot(const struct daemon *d, struct status_snapshot *s,
 		.schema_error = migrate_last_error(d->migrate),
 		.conns = conns,
 		.nconns = 2,
+		.sync = sync,
 	};
 }
 
@@ -100,21 +115,45 @@ daemon_status_handler(const char *command, struct xmlout *out, void *arg)
 	struct daemon *d = arg;
 	struct status_snapshot snap;
 	struct connstatus conns[2];
+	struct mirror_status ms;
+	struct status_sync sync;
+	struct ds_error err;
 	char msg[STATUS_MAX_REQUEST + 128];
 
-	daemon_snapshot(d, &snap, conns);
+	daemon_snapshot(d, &snap, conns, &ms, &sync);
 	if (strcmp(command, STATUS_CMD_STATUS) == 0) {
 		status_doc_render_status(out, &snap);
 	} else if (strcmp(command, STATUS_CMD_HEALTH) == 0) {
 		status_doc_render_health(out, &snap);
+	} else if (strcmp(command, STATUS_CMD_SYNC) == 0) {
+		status_doc_render_sync(out, &snap);
+	} else if (strcmp(command, STATUS_CMD_CONFIRM_DELETES) == 0) {
+		bool ok = mirror_confirm_deletes(d->mirror, &err) == 0;
+
+		if (ok)
+			log_info("delete guard released by an operator (confirm-deletes)");
+		status_doc_render_result(out, ok, ok ?
+		    "held-back deletions are being applied" : err.msg);
 	} else {
 		snprintf(msg, sizeof(msg),
-		    "unknown command '%s'; known commands: status, health", command);
+		    "unknown command '%s'; known commands: status, health, sync, confirm-deletes",
+		    command);
 		status_doc_render_error(out, "unknown-command", msg);
 	}
 }
 
 /* ---- PostgreSQL and migrations ------------------------------------------ */
+
+/* The mirror runs while LDAP is bound and the schema is current. */
+static void
+daemon_update_mirror(struct daemon *d)
+{
+	if (d->stopping || d->mirror == NULL)
+		return;
+	mirror_update(d->mirror, ldapconn_get_state(d->ldap) == LDAPCONN_READY,
+	    pgconn_get_state(d->pg) == PGCONN_READY &&
+	    migrate_get_state(d->migrate) == MIGRATE_DONE);
+}
 
 static void
 daemon_pg_state_changed(struct pgconn *pg, enum pgconn_state state, void *arg)
@@ -128,15 +167,16 @@ daemon_pg_state_changed(struct pgconn *pg, enum pgconn_state state, void *arg)
 		migrate_start(d->migrate);
 	else
 		migrate_reset(d->migrate);
+	daemon_update_mirror(d);
 }
 
 static void
 daemon_migrate_done(struct migrate *m, enum migrate_state result, void *arg)
 {
 	(void)m;
-	(void)arg;
 	if (result == MIGRATE_DONE)
 		sdnotify_status("schema version %d", migrate_binary_version());
+	daemon_update_mirror(arg);
 }
 
 static void
@@ -145,8 +185,7 @@ daemon_ldap_state_changed(struct ldapconn *lc, enum ldapconn_state state,
 {
 	(void)lc;
 	(void)state;
-	(void)arg;
-	/* The directory mirror attaches here in a later module. */
+	daemon_update_mirror(arg);
 }
 
 /* ---- signals and reload ------------------------------------------------ */
@@ -202,6 +241,7 @@ daemon_reload(struct daemon *d)
 	daemon_ldap_settings(next, &ls);
 	ldapconn_reconfigure(d->ldap, &ls);
 	status_server_set_client_timeout(d->status, next->status_client_timeout_ms);
+	mirror_reconfigure(d->mirror, next);
 	config_free(d->cfg);
 	d->cfg = next;
 	d->config_generation++;
@@ -244,6 +284,7 @@ daemon_maintenance(struct daemon *d)
 		sdnotify_watchdog();
 		d->last_watchdog_usec = now;
 	}
+	mirror_tick(d->mirror);
 }
 
 static void
@@ -301,6 +342,9 @@ daemon_init(struct daemon *d, struct config *cfg, struct ds_error *err)
 	d->migrate = migrate_new(d->pg, daemon_migrate_done, d);
 	daemon_ldap_settings(cfg, &ls);
 	d->ldap = ldapconn_new(d->base, &ls, daemon_ldap_state_changed, d);
+	d->mirror = mirror_new(d->base, cfg, d->ldap, d->pg, err);
+	if (d->mirror == NULL)
+		return -1;
 	return 0;
 }
 
@@ -328,6 +372,9 @@ daemon_cleanup(struct daemon *d)
 {
 	d->stopping = true;
 	status_server_free(d->status);
+	/* The mirror's sources and store ride on both connections: free it
+	 * before them. */
+	mirror_free(d->mirror);
 	ldapconn_free(d->ldap);
 	/* pgconn_free() fails the queued queries, whose callbacks belong to
 	 * migrate: free the connection first, while migrate still exists. */

@@ -17,6 +17,7 @@ struct event;
 struct event_base;
 struct ldapconn;
 struct migrate;
+struct mirror;
 struct pgconn;
 struct status_server;
 
@@ -30,6 +31,7 @@ struct daemon {
 	struct pgconn *pg;
 	struct migrate *migrate;
 	struct ldapconn *ldap;
+	struct mirror *mirror;
 	struct status_server *status;
 
 	struct event *sig_term, *sig_int, *sig_hup;

@@ -29,6 +29,7 @@
 #include <openldap.h> /* ldap_init_fd(), LDAP_PROTO_*: public since 2.4 */
 
 #include "backoff.h"
+#include "ldapconn_internal.h"
 #include "log.h"
 
 #define LDAPCONN_LOG "conn=ldap"
@@ -59,20 +60,10 @@ struct ldapconn_op {
 	int msgid;
 	enum ldapconn_op_kind kind;
 	ldapconn_entry_cb entry_cb;
-	ldapconn_done_cb done_cb;
+	ldapconn_done_cb done_cb;              /* ldapconn_search() */
+	ldapconn_intermediate_cb intermediate_cb;
+	ldapconn_search_done_cb done_ext_cb;    /* ldapconn_search_ext() */
 	void *arg;
-};
-
-struct ldapconn_attr {
-	char *name;  /* attribute description; one block with the values */
-	char **vals; /* NUL-terminated copies pointing into name's block */
-	size_t nvals;
-};
-
-struct ldapconn_entry {
-	char *dn;
-	struct ldapconn_attr *attrs;
-	size_t nattrs;
 };
 
 struct ldapconn {
@@ -122,6 +113,10 @@ struct ldapconn {
 
 	char last_error[512];
 	time_t last_error_at;
+
+	bool reading_paused;        /* ldapconn_set_reading(false) */
+	void (*idle_cb)(void *arg); /* nothing more to read right now */
+	void *idle_arg;
 
 	int depth;   /* > 0 while our code is on the stack */
 	bool doomed; /* ldapconn_free() called while depth > 0 */
@@ -321,6 +316,8 @@ ldapconn_close(struct ldapconn *lc, const char *why)
 		lc->ops = op->next;
 		if (op->done_cb != NULL)
 			op->done_cb(LDAP_SERVER_DOWN, why, op->arg);
+		else if (op->done_ext_cb != NULL)
+			op->done_ext_cb(LDAP_SERVER_DOWN, why, NULL, op->arg);
 		free(op);
 	}
 }
@@ -394,127 +391,6 @@ ldapconn_broken(struct ldapconn *lc, const char *why)
 }
 
 /* ---- reading results ----------------------------------------------------- */
-
-static int
-ldapconn_attr_fill(struct ldapconn_attr *a, const struct berval *name,
-    const struct berval *vals)
-{
-	size_t n, total = name->bv_len + 1;
-	char *p;
-
-	for (n = 0; vals != NULL && vals[n].bv_val != NULL; n++)
-		total += vals[n].bv_len + 1;
-	a->name = malloc(total);
-	a->vals = malloc((n + 1) * sizeof(char *));
-	if (a->name == NULL || a->vals == NULL)
-		return -1;
-	memcpy(a->name, name->bv_val, name->bv_len);
-	a->name[name->bv_len] = '\0';
-	p = a->name + name->bv_len + 1;
-	for (size_t i = 0; i < n; i++) {
-		memcpy(p, vals[i].bv_val, vals[i].bv_len);
-		p[vals[i].bv_len] = '\0';
-		a->vals[i] = p;
-		p += vals[i].bv_len + 1;
-	}
-	a->vals[n] = NULL;
-	a->nvals = n;
-	return 0;
-}
-
-static void
-ldapconn_entry_free(struct ldapconn_entry *e)
-{
-	if (e == NULL)
-		return;
-	for (size_t i = 0; i < e->nattrs; i++) {
-		free(e->attrs[i].name);
-		free(e->attrs[i].vals);
-	}
-	free(e->attrs);
-	free(e->dn);
-	free(e);
-}
-
-/* Copy a SearchResultEntry out of the message in one pass: the _ber
- * variants walk the attributes once, where ldap_get_values_len() per
- * attribute would rescan the entry each time.  NULL if undecodable or out
- * of memory (entries are input-sized, so no aborting allocator). */
-static struct ldapconn_entry *
-ldapconn_entry_new(LDAP *ld, LDAPMessage *msg)
-{
-	struct ldapconn_entry *e;
-	struct ldapconn_attr *a;
-	BerElement *ber = NULL;
-	struct berval dn, attr, *vals = NULL;
-	size_t cap = 0;
-	int rc;
-
-	if (ldap_get_dn_ber(ld, msg, &ber, &dn) != LDAP_SUCCESS)
-		return NULL;
-	e = calloc(1, sizeof(*e));
-	if (e == NULL || (e->dn = strndup(dn.bv_val, dn.bv_len)) == NULL)
-		goto fail;
-	for (;;) {
-		rc = ldap_get_attribute_ber(ld, msg, ber, &attr, &vals);
-		if (rc != LDAP_SUCCESS || attr.bv_val == NULL)
-			break;
-		if (e->nattrs == cap) {
-			struct ldapconn_attr *na;
-
-			cap = cap ? cap * 2 : 16;
-			na = realloc(e->attrs, cap * sizeof(*na));
-			if (na == NULL)
-				goto fail;
-			e->attrs = na;
-		}
-		a = &e->attrs[e->nattrs++];
-		memset(a, 0, sizeof(*a));
-		if (ldapconn_attr_fill(a, &attr, vals) < 0)
-			goto fail;
-		ber_memfree(vals);
-		vals = NULL;
-	}
-	if (rc != LDAP_SUCCESS)
-		goto fail;
-	ber_free(ber, 0);
-	return e;
-fail:
-	ber_memfree(vals);
-	ber_free(ber, 0);
-	ldapconn_entry_free(e);
-	return NULL;
-}
-
-static const struct ldapconn_attr *
-ldapconn_entry_attr(const struct ldapconn_entry *e, const char *name)
-{
-	/* Attribute descriptions compare case-insensitively (RFC 4512 §2.5). */
-	for (size_t i = 0; i < e->nattrs; i++)
-		if (strcasecmp(e->attrs[i].name, name) == 0)
-			return &e->attrs[i];
-	return NULL;
-}
-
-static bool
-ldapconn_entry_has(const struct ldapconn_entry *e, const char *name,
-    const char *value)
-{
-	const struct ldapconn_attr *a = ldapconn_entry_attr(e, name);
-
-	for (size_t i = 0; a != NULL && i < a->nvals; i++)
-		if (strcasecmp(a->vals[i], value) == 0)
-			return true;
-	return false;
-}
-
-static const char *
-ldapconn_entry_first(const struct ldapconn_entry *e, const char *name)
-{
-	const struct ldapconn_attr *a = ldapconn_entry_attr(e, name);
-
-	return a != NULL && a->nvals > 0 ? a->vals[0] : NULL;
-}
 
 static void
 ldapconn_read_rootdse(struct ldapconn *lc, const struct ldapconn_entry *e)
@@ -857,8 +733,10 @@ ldapconn_on_result(struct ldapconn *lc, struct ldapconn_op *op,
 	char *diag = NULL;
 	char text[DS_ERRLEN];
 	int rc = LDAP_OTHER, prc;
+	struct ldapconn_controls ctrls = { NULL };
 
-	prc = ldap_parse_result(lc->ld, msg, &rc, NULL, &diag, NULL, NULL, 0);
+	prc = ldap_parse_result(lc->ld, msg, &rc, NULL, &diag, NULL,
+	    &ctrls.ctrls, 0);
 	if (prc != LDAP_SUCCESS)
 		rc = prc;
 	ldapconn_op_find(lc, op->msgid, true);
@@ -866,11 +744,37 @@ ldapconn_on_result(struct ldapconn *lc, struct ldapconn_op *op,
 		ldapconn_describe(text, sizeof(text), rc, diag, NULL);
 		if (op->done_cb != NULL)
 			op->done_cb(rc, text, op->arg);
+		else if (op->done_ext_cb != NULL)
+			op->done_ext_cb(rc, text, &ctrls, op->arg);
 	} else {
 		ldapconn_on_handshake_done(lc, op->kind, rc, diag);
 	}
+	if (ctrls.ctrls != NULL)
+		ldap_controls_free(ctrls.ctrls);
 	ldap_memfree(diag);
 	free(op);
+}
+
+/* RFC 4511 §4.13: an IntermediateResponse (RFC 4533's Sync Info). */
+static void
+ldapconn_on_intermediate(struct ldapconn *lc, struct ldapconn_op *op,
+    LDAPMessage *msg)
+{
+	char *oid = NULL;
+	struct berval *data = NULL;
+
+	if (op->intermediate_cb == NULL)
+		return;
+	if (ldap_parse_intermediate(lc->ld, msg, &oid, &data, NULL, 0) !=
+	    LDAP_SUCCESS) {
+		log_obj_warning(LDAPCONN_LOG,
+		    "undecodable intermediate response msgid=%d", op->msgid);
+		return;
+	}
+	op->intermediate_cb(oid, data ? data->bv_val : NULL,
+	    data ? data->bv_len : 0, op->arg);
+	ldap_memfree(oid);
+	ber_bvfree(data);
 }
 
 /* RFC 4511 §4.4: message id 0 is an unsolicited notification; the only
@@ -903,11 +807,11 @@ ldapconn_dispatch(struct ldapconn *lc, LDAPMessage *msg)
 		    "unexpected message msgid=%d type=%d", msgid, type);
 	else if (type == LDAP_RES_SEARCH_ENTRY)
 		ldapconn_on_entry(lc, op, msg);
-	else if (type != LDAP_RES_SEARCH_REFERENCE &&
-	         type != LDAP_RES_INTERMEDIATE)
+	else if (type == LDAP_RES_INTERMEDIATE)
+		ldapconn_on_intermediate(lc, op, msg);
+	else if (type != LDAP_RES_SEARCH_REFERENCE)
 		ldapconn_on_result(lc, op, msg);
-	/* References are ignored (referrals are off: we never chase them);
-	 * intermediate responses belong to the sync sources, later. */
+	/* References are ignored: referrals are off, we never chase them. */
 	ldap_msgfree(msg);
 }
 
@@ -925,6 +829,8 @@ ldapconn_on_readable(struct ldapconn *lc)
 		return;
 	}
 	for (int n = 0; lc->ld != NULL && !lc->doomed; n++) {
+		if (lc->reading_paused)
+			return;
 		if (n == LDAPCONN_BATCH) {
 			event_active(lc->ev_read, EV_READ, 0);
 			return;
@@ -932,8 +838,13 @@ ldapconn_on_readable(struct ldapconn *lc)
 		msg = NULL;
 		rc = ldap_result(lc->ld, LDAP_RES_ANY, LDAP_MSG_ONE, &zero,
 		    &msg);
-		if (rc == 0)
+		if (rc == 0) {
+			/* Drained: let a batching caller write now rather
+			 * than wait for a batch that will not fill. */
+			if (n > 0 && lc->idle_cb != NULL)
+				lc->idle_cb(lc->idle_arg);
 			return;
+		}
 		if (rc < 0) {
 			/* -1 also covers EOF: libldap reports it as
 			 * LDAP_SERVER_DOWN. */
@@ -1374,24 +1285,37 @@ ldapconn_get_server_info(const struct ldapconn *lc)
 	return lc->have_info ? &lc->info : NULL;
 }
 
-int
-ldapconn_search(struct ldapconn *lc, const char *base,
-    enum ldapconn_scope scope, const char *filter, const char *const *attrs,
-    ldapconn_entry_cb entry_cb, ldapconn_done_cb done_cb, void *arg)
+
+static int
+ldapconn_send_search(struct ldapconn *lc, const struct ldapconn_search_req *req,
+    int *msgid)
 {
 	static const int scopes[] = {
 		[LDAPCONN_SCOPE_BASE] = LDAP_SCOPE_BASE,
 		[LDAPCONN_SCOPE_ONE] = LDAP_SCOPE_ONELEVEL,
 		[LDAPCONN_SCOPE_SUB] = LDAP_SCOPE_SUBTREE,
 	};
+	LDAPControl ctrls[4], *ctrlp[5];
 	char text[300];
-	int msgid = -1, rc;
+	int rc;
 
 	if (lc->state != LDAPCONN_READY || lc->ld == NULL || lc->broken ||
-	    lc->doomed || (size_t)scope >= DS_ARRAY_SIZE(scopes))
+	    lc->doomed || (size_t)req->scope >= DS_ARRAY_SIZE(scopes) ||
+	    req->control_count > DS_ARRAY_SIZE(ctrls))
 		return -1;
-	rc = ldap_search_ext(lc->ld, base != NULL ? base : "", scopes[scope],
-	    filter, (char **)attrs, 0, NULL, NULL, NULL, LDAP_NO_LIMIT, &msgid);
+	for (size_t i = 0; i < req->control_count; i++) {
+		ctrls[i] = (LDAPControl){
+			.ldctl_oid = (char *)req->controls[i].oid,
+			.ldctl_value = { .bv_len = req->controls[i].len,
+				.bv_val = (char *)req->controls[i].value },
+			.ldctl_iscritical = req->controls[i].critical ? 1 : 0,
+		};
+		ctrlp[i] = &ctrls[i];
+	}
+	ctrlp[req->control_count] = NULL;
+	rc = ldap_search_ext(lc->ld, req->base != NULL ? req->base : "",
+	    scopes[req->scope], req->filter, (char **)req->attrs, 0,
+	    req->control_count ? ctrlp : NULL, NULL, NULL, LDAP_NO_LIMIT, msgid);
 	if (rc == LDAP_BUSY) {
 		/* libldap writes one request at a time (request.c): an
 		 * earlier one is still waiting for the socket. */
@@ -1402,9 +1326,8 @@ ldapconn_search(struct ldapconn *lc, const char *base,
 	if (rc != LDAP_SUCCESS) {
 		ldapconn_describe(text, sizeof(text), rc, NULL, lc->ld);
 		log_obj_warning(LDAPCONN_LOG,
-		    "search not sent base=\"%s\" "
-		    "filter=\"%s\" error=\"%s\"",
-		    base ? base : "", filter ? filter : "", text);
+		    "search not sent base=\"%s\" filter=\"%s\" error=\"%s\"",
+		    req->base ? req->base : "", req->filter ? req->filter : "", text);
 		/* A failed send means the connection is gone; let the read
 		 * handler tear it down, not the caller's stack. */
 		if (rc == LDAP_SERVER_DOWN) {
@@ -1413,26 +1336,80 @@ ldapconn_search(struct ldapconn *lc, const char *base,
 		}
 		return -1;
 	}
+	return 0;
+}
+
+int
+ldapconn_search(struct ldapconn *lc, const char *base,
+    enum ldapconn_scope scope, const char *filter, const char *const *attrs,
+    ldapconn_entry_cb entry_cb, ldapconn_done_cb done_cb, void *arg)
+{
+	struct ldapconn_search_req req = { .base = base, .scope = scope,
+		.filter = filter, .attrs = attrs };
+	int msgid = -1;
+
+	if (ldapconn_send_search(lc, &req, &msgid) < 0)
+		return -1;
 	ldapconn_op_add(lc, msgid, LDAPCONN_OP_SEARCH, entry_cb, done_cb, arg);
 	ldapconn_kick(lc);
 	return 0;
 }
 
-const char *
-ldapconn_entry_dn(const struct ldapconn_entry *entry)
+int
+ldapconn_search_ext(struct ldapconn *lc, const struct ldapconn_search_req *req,
+    const struct ldapconn_search_cbs *cbs, void *arg, unsigned *op_id)
 {
-	return entry->dn;
+	struct ldapconn_op *op;
+	int msgid = -1;
+
+	if (ldapconn_send_search(lc, req, &msgid) < 0)
+		return -1;
+	ldapconn_op_add(lc, msgid, LDAPCONN_OP_SEARCH, cbs->entry, NULL, arg);
+	op = ldapconn_op_find(lc, msgid, false);
+	op->intermediate_cb = cbs->intermediate;
+	op->done_ext_cb = cbs->done;
+	*op_id = (unsigned)msgid;
+	ldapconn_kick(lc);
+	return 0;
 }
 
-size_t
-ldapconn_entry_values(const struct ldapconn_entry *entry, const char *attr,
-    const char **vals, size_t max)
+void
+ldapconn_abandon(struct ldapconn *lc, unsigned op_id)
 {
-	const struct ldapconn_attr *a = ldapconn_entry_attr(entry, attr);
+	struct ldapconn_op *op;
 
-	if (a == NULL)
-		return 0;
-	for (size_t i = 0; i < a->nvals && i < max; i++)
-		vals[i] = a->vals[i];
-	return a->nvals;
+	if (op_id == 0 || (op = ldapconn_op_find(lc, (int)op_id, true)) == NULL)
+		return;
+	/* RFC 4511 §4.11: no response; late messages for the id are dropped
+	 * by the dispatcher as unexpected. */
+	if (lc->ld != NULL && !lc->broken)
+		ldap_abandon_ext(lc->ld, (int)op_id, NULL, NULL);
+	free(op);
+}
+
+void
+ldapconn_set_reading(struct ldapconn *lc, bool on)
+{
+	if (lc->reading_paused == !on)
+		return;
+	lc->reading_paused = !on;
+	/* Resuming: libldap may already hold complete messages the kernel
+	 * will not report readable again. */
+	if (on && lc->ev_read != NULL)
+		event_active(lc->ev_read, EV_READ, 0);
+}
+
+void
+ldapconn_set_idle_cb(struct ldapconn *lc, void (*cb)(void *arg), void *arg)
+{
+	lc->idle_cb = cb;
+	lc->idle_arg = arg;
+}
+
+const char *
+ldapconn_bind_identity(const struct ldapconn *lc)
+{
+	if (lc->cfg.sasl_external)
+		return "sasl:EXTERNAL";
+	return lc->cfg.bind_dn;
 }

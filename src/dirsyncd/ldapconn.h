@@ -16,7 +16,8 @@
  * first.  State changes are logged once and reported to the state
  * callback; ldapconn_get_status() gives the value for the status socket.
  *
- * Operations: ldapconn_search() may be called in LDAPCONN_READY.  Each
+ * Operations: ldapconn_search() and ldapconn_search_ext() may be called
+ * in LDAPCONN_READY.  Each
  * entry is handed to entry_cb (borrowed, valid during the call); done_cb
  * runs exactly once with the LDAP result code and text - also when the
  * connection drops (LDAP_SERVER_DOWN's code, -1) or the conn is freed.
@@ -101,6 +102,68 @@ int ldapconn_search(struct ldapconn *lc, const char *base,
     ldapconn_entry_cb entry_cb, ldapconn_done_cb done_cb, void *arg)
     DS_MUSTCHECK;
 
+/* ---- operations with controls (change sources) ------------------------ */
+
+/* A request control. */
+struct ldapconn_control {
+	const char *oid;
+	const void *value;           /* BER value, or NULL */
+	size_t len;
+	bool critical;
+};
+
+/* The controls of a final response; borrowed inside a done callback. */
+struct ldapconn_controls;
+
+struct ldapconn_search_req {
+	const char *base;
+	enum ldapconn_scope scope;
+	const char *filter;
+	const char *const *attrs;    /* NULL-terminated; NULL = all user attrs */
+	const struct ldapconn_control *controls;
+	size_t control_count;
+};
+
+typedef void (*ldapconn_intermediate_cb)(const char *oid, const void *value,
+    size_t len, void *arg);
+typedef void (*ldapconn_search_done_cb)(int rc, const char *text,
+    const struct ldapconn_controls *ctrls, void *arg);
+
+struct ldapconn_search_cbs {
+	ldapconn_entry_cb entry;
+	ldapconn_intermediate_cb intermediate;   /* may be NULL */
+	ldapconn_search_done_cb done;            /* exactly once, unless abandoned */
+};
+
+/* Like ldapconn_search() with request controls and intermediate responses
+ * (RFC 4511 §4.13).  *op receives an id for ldapconn_abandon().  cbs is
+ * copied.  Returns -1 (callbacks not called) when not READY or not sent. */
+int ldapconn_search_ext(struct ldapconn *lc,
+    const struct ldapconn_search_req *req, const struct ldapconn_search_cbs *cbs,
+    void *arg, unsigned *op) DS_MUSTCHECK;
+/* Abandon an operation (RFC 4511 §4.11); none of its callbacks runs after
+ * this returns.  Safe from inside the operation's own callbacks; unknown
+ * ids are ignored. */
+void ldapconn_abandon(struct ldapconn *lc, unsigned op);
+/* The value of the response control oid of an entry or a final response;
+ * borrowed, valid during the callback. */
+bool ldapconn_entry_control(const struct ldapconn_entry *entry,
+    const char *oid, const void **value, size_t *len);
+bool ldapconn_controls_find(const struct ldapconn_controls *ctrls,
+    const char *oid, const void **value, size_t *len);
+
+/* Flow control: stop (false) or resume (true) reading responses, e.g.
+ * while the database catches up.  Results already buffered wait too. */
+void ldapconn_set_reading(struct ldapconn *lc, bool on);
+/* cb runs each time a read pass delivered messages and found no more
+ * waiting, i.e. the server has nothing more for us right now.  NULL to
+ * remove. */
+void ldapconn_set_idle_cb(struct ldapconn *lc, void (*cb)(void *arg),
+    void *arg);
+/* Who we bind as, for telling whether a stored sync cookie is ours:
+ * the bind DN, "sasl:EXTERNAL", or "" for anonymous.  Borrowed. */
+const char *ldapconn_bind_identity(const struct ldapconn *lc);
+
 /* Entry accessors, valid only inside entry_cb.  Returned strings are
  * borrowed.  ldapconn_entry_values() returns the number of values and
  * fills at most max pointers (values are NUL-terminated copies owned by
@@ -108,5 +171,8 @@ int ldapconn_search(struct ldapconn *lc, const char *base,
 const char *ldapconn_entry_dn(const struct ldapconn_entry *entry);
 size_t ldapconn_entry_values(const struct ldapconn_entry *entry,
     const char *attr, const char **vals, size_t max);
+/* Length of value index of attr (values may hold NUL bytes); 0 if none. */
+size_t ldapconn_entry_value_len(const struct ldapconn_entry *entry,
+    const char *attr, size_t index);
 
 #endif

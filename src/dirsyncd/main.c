@@ -14,6 +14,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
+#include "mirror.h"
 
 #ifndef SYSCONFDIR
 #define SYSCONFDIR "/etc"
@@ -145,6 +146,11 @@ main(int argc, char **argv)
 	for (size_t i = 0; i < diag.count; i++)
 		fprintf(stderr, "%s\n", diag.msgs[i]);
 	config_diag_free(&diag);
+	if (cfg != NULL && mirror_check_config(cfg, &err) < 0) {
+		fprintf(stderr, "%s\n", err.msg);
+		config_free(cfg);
+		cfg = NULL;
+	}
 	if (cfg == NULL || opts.check_only) {
 		if (cfg != NULL)
 			printf("%s: configuration OK\n", opts.config_path);

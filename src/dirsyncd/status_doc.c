@@ -16,6 +16,16 @@ status_doc_open(struct xmlout *x)
 }
 
 static void
+status_doc_render_error_body(struct xmlout *x, const char *code,
+    const char *message)
+{
+	xmlout_start(x, "error");
+	xmlout_attr(x, "code", code);
+	xmlout_text(x, message);
+	xmlout_end(x);
+}
+
+static void
 status_doc_connection(struct xmlout *x, const struct connstatus *c)
 {
 	xmlout_start(x, "connection");
@@ -30,6 +40,67 @@ status_doc_connection(struct xmlout *x, const struct connstatus *c)
 		xmlout_text(x, c->last_error);
 		xmlout_end(x);
 	}
+	xmlout_end(x);
+}
+
+static void
+status_doc_count(struct xmlout *x, const char *name, long long n)
+{
+	if (n >= 0)
+		xmlout_attrf(x, name, "%lld", n);
+}
+
+static void
+status_doc_sync(struct xmlout *x, const struct status_sync *y, time_t now)
+{
+	xmlout_start(x, "sync");
+	xmlout_attr(x, "mode", y->mode);
+	xmlout_attr(x, "phase", y->phase);
+	xmlout_attr_time(x, "since", y->phase_since);
+	xmlout_attr(x, "server", y->server);
+	xmlout_attr(x, "base", y->base);
+	status_doc_count(x, "users", y->users);
+	status_doc_count(x, "groups", y->groups);
+	status_doc_count(x, "memberships", y->memberships);
+	status_doc_count(x, "dangling-managers", y->dangling_managers);
+	xmlout_attr_time(x, "last-change", y->last_change);
+	xmlout_attr_time(x, "cookie-saved", y->cookie_saved);
+	if (y->cookie_saved)
+		xmlout_attrf(x, "cookie-age", "%lld",
+		    (long long)(now > y->cookie_saved ? now - y->cookie_saved : 0));
+	xmlout_attrf(x, "lag", "%.0f", y->lag);
+	xmlout_attrf(x, "entries", "%lu", y->entries_received);
+	xmlout_attrf(x, "batches", "%lu", y->batches_written);
+	xmlout_attrf(x, "guard", "%u", y->guard_count);
+	if (y->last_error != NULL && y->last_error[0] != '\0') {
+		xmlout_start(x, "last-error");
+		xmlout_attr_time(x, "at", y->last_error_at);
+		xmlout_text(x, y->last_error);
+		xmlout_end(x);
+	}
+	xmlout_end(x);
+}
+
+void
+status_doc_render_sync(struct xmlout *x, const struct status_snapshot *s)
+{
+	status_doc_open(x);
+	if (s->sync != NULL)
+		status_doc_sync(x, s->sync, s->now);
+	else
+		status_doc_render_error_body(x, "not-running",
+		    "the directory mirror is not running");
+	xmlout_end(x);
+}
+
+void
+status_doc_render_result(struct xmlout *x, bool ok, const char *message)
+{
+	status_doc_open(x);
+	xmlout_start(x, "result");
+	xmlout_attr(x, "ok", ok ? "true" : "false");
+	xmlout_text(x, message);
+	xmlout_end(x);
 	xmlout_end(x);
 }
 
@@ -63,6 +134,8 @@ status_doc_render_status(struct xmlout *x, const struct status_snapshot *s)
 
 	for (size_t i = 0; i < s->nconns; i++)
 		status_doc_connection(x, &s->conns[i]);
+	if (s->sync != NULL)
+		status_doc_sync(x, s->sync, s->now);
 	xmlout_end(x);
 }
 
@@ -82,6 +155,14 @@ status_doc_healthy(const struct status_snapshot *s, char *why, size_t size)
 			    s->conns[i].last_error);
 			return false;
 		}
+	}
+	if (s->sync != NULL && (strcmp(s->sync->phase, "failed") == 0 ||
+	    strcmp(s->sync->phase, "guard") == 0)) {
+		snprintf(why, size, "directory mirror is %s%s%s",
+		    s->sync->phase, s->sync->guard_count ?
+		    ": deletions held back, run dirsyncctl sync --confirm-deletes" : "",
+		    s->sync->guard_count ? "" : s->sync->last_error);
+		return false;
 	}
 	if (strcmp(s->schema_state, "done") != 0) {
 		snprintf(why, size, "schema is %s%s%s", s->schema_state,
@@ -111,9 +192,6 @@ void
 status_doc_render_error(struct xmlout *x, const char *code, const char *message)
 {
 	status_doc_open(x);
-	xmlout_start(x, "error");
-	xmlout_attr(x, "code", code);
-	xmlout_text(x, message);
-	xmlout_end(x);
+	status_doc_render_error_body(x, code, message);
 	xmlout_end(x);
 }

@@ -14,6 +14,24 @@
 
 struct xmlout;
 
+/* The mirror's part (mirror_status, flattened so this module stays pure). */
+struct status_sync {
+	const char *mode;
+	const char *phase;
+	time_t phase_since;
+	const char *server;
+	const char *base;
+	long long users, groups, memberships, dangling_managers; /* -1 unknown */
+	time_t last_change;
+	time_t cookie_saved;
+	double lag;
+	unsigned long entries_received;
+	unsigned long batches_written;
+	unsigned guard_count;
+	const char *last_error;     /* "" if none */
+	time_t last_error_at;
+};
+
 struct status_snapshot {
 	const char *version;        /* PACKAGE_VERSION */
 	long pid;
@@ -29,11 +47,16 @@ struct status_snapshot {
 	const char *schema_error;   /* "" if none */
 	const struct connstatus *conns;
 	size_t nconns;
+	const struct status_sync *sync;   /* NULL when there is no mirror */
 };
 
 void status_doc_render_status(struct xmlout *x, const struct status_snapshot *s);
 /* ok when every connection is ready and the schema is current. */
 void status_doc_render_health(struct xmlout *x, const struct status_snapshot *s);
+/* Reply to "sync": only the mirror's element. */
+void status_doc_render_sync(struct xmlout *x, const struct status_snapshot *s);
+/* Reply to a command that does something: <result ok=...>message</result>. */
+void status_doc_render_result(struct xmlout *x, bool ok, const char *message);
 void status_doc_render_error(struct xmlout *x, const char *code,
     const char *message);
 /* Fills why (may be NULL) with the first reason the daemon is unhealthy. */

@@ -917,3 +917,260 @@ harness_log_mark() {
 }
 # harness_log_since MARK [LOG] - the lines written after the mark.
 harness_log_since() { tail -n "+$(($1 + 1))" "${2:-$DIRSYNCD_LOG}"; }
+
+# ---------------------------------------------------------------------------
+# Directory mirror (the mirror_*.sh tests and tests/bench/bench-sync.sh)
+#
+#   config      harness_write_mirror_config [--file F] [--socket S] [LINES]
+#   sync state  harness_sync_xml, harness_sync_attr NAME, harness_sync_phase,
+#               harness_sync_wait_phase PHASE SECS, harness_sync_wait SECS,
+#               harness_sync_validate, harness_sync_confirm_deletes
+#               (all take [-s SOCKET] last)
+#   directory   harness_ldif (change records on stdin), harness_ldap_value
+#               DN ATTR, harness_ldap_uuid DN, harness_mirror_compare ARGS
+#   database    pg_sql_vars SQL NAME=VALUE..., harness_pg_poll MS EXPECTED SQL,
+#               harness_listen_start CHANNEL SECS, harness_listen_result
+#               (-> HARNESS_LISTEN_NOTES)
+#   daemon      harness_kill9_dirsyncd, harness_vmhwm_kb PID
+
+# harness_write_mirror_config [--file F] [--socket S] [LINE...]
+# harness_write_config with a [mirror] section for the harness slapd:
+# profile openldap, mode syncrepl, base $LDAP_BASE.  Extra lines add or
+# override keys ('[mirror]' 'user_filter = (...)', '[attributes]' ...).
+harness_write_mirror_config() {
+	local opts=()
+	while [[ ${1:-} == --file || ${1:-} == --socket ]]; do
+		opts+=("$1" "$2")
+		shift 2
+	done
+	harness_write_config "${opts[@]}" '[mirror]' 'profile = openldap' \
+	    'mode = syncrepl' "base = $LDAP_BASE" "$@"
+}
+
+# The attributes of <sync> in `dirsyncctl sync --xml`, by the names the
+# tests use: the one place to edit when the protocol renames one.
+_harness_sync_attr_name() {
+	case $1 in
+	dangling) echo dangling-managers ;;
+	last_change) echo last-change ;;
+	cookie_age) echo cookie-age ;;
+	*) echo "$1" ;;  # mode phase server users groups memberships guard
+	esac
+}
+
+# harness_sync_xml [-s SOCKET] - the reply of `dirsyncctl sync --xml`.
+harness_sync_xml() {
+	local sock=${HARNESS_STATUS_SOCKET:-$HARNESS_DIR/status.sock}
+	[[ ${1:-} == -s ]] && sock=$2
+	"$DIRSYNCCTL" -s "$sock" sync --xml
+}
+
+# harness_sync_attr NAME [-s SOCKET] - one attribute of the sync element
+# (phase, mode, server, users, groups, memberships, dangling,
+# last_change, cookie_age, guard); empty when absent.
+harness_sync_attr() {
+	local name
+	name=$(_harness_sync_attr_name "$1")
+	shift
+	harness_sync_xml "$@" | harness_xpath "string(/dirsync/sync/@$name)"
+}
+harness_sync_phase() { harness_sync_attr phase "$@"; }
+
+# harness_sync_last_error [-s SOCKET] - text of sync/last-error, if any.
+harness_sync_last_error() {
+	harness_sync_xml "$@" | harness_xpath 'string(/dirsync/sync/last-error)'
+}
+
+_harness_sync_phase_is() {
+	local want=$1
+	shift
+	[[ $(harness_sync_phase "$@") == "$want" ]]
+}
+
+# harness_sync_wait_phase PHASE SECS [-s SOCKET] - poll (every 0.1 s)
+# until the mirror is in PHASE; 1 on timeout, with the last reply.
+harness_sync_wait_phase() {
+	local phase=$1 secs=$2
+	shift 2
+	wait_for "sync phase $phase" "$secs" _harness_sync_phase_is "$phase" "$@" &&
+	    return 0
+	harness_log "last sync reply: $(harness_sync_xml "$@" 2>&1 | tr '\n' ' ')"
+	return 1
+}
+
+# harness_sync_wait SECS [-s SOCKET] - `dirsyncctl sync --wait`: progress
+# lines on stdout, exit 0 once the mirror is in persist.
+harness_sync_wait() {
+	local secs=$1 sock=${HARNESS_STATUS_SOCKET:-$HARNESS_DIR/status.sock}
+	[[ ${2:-} == -s ]] && sock=$3
+	"$DIRSYNCCTL" -s "$sock" -T "$secs" sync --wait
+}
+
+# harness_sync_validate [-s SOCKET] - `dirsyncctl sync --xml` validates
+# against schema/status.xsd (xmllint prints why not).
+harness_sync_validate() {
+	local f
+	f=$(mktemp "$HARNESS_DIR/sync-XXXXXX.xml")
+	harness_sync_xml "$@" >"$f" || true
+	xmllint --noout --schema "$top_srcdir/schema/status.xsd" "$f"
+}
+
+# harness_sync_confirm_deletes [-s SOCKET] - release a tripped delete guard.
+harness_sync_confirm_deletes() {
+	local sock=${HARNESS_STATUS_SOCKET:-$HARNESS_DIR/status.sock}
+	[[ ${1:-} == -s ]] && sock=$2
+	"$DIRSYNCCTL" -s "$sock" sync --confirm-deletes
+}
+
+# harness_ldif - apply the LDIF change records on stdin as admin
+# (ldapmodify; add/modify/modrdn/delete records).  Errors go to stderr.
+harness_ldif() {
+	ldapmodify -x -H "$LDAP_URI" -D "$LDAP_ADMIN_DN" \
+	    -y "$SLAPD_DIR/admin.pw" >/dev/null
+}
+
+# harness_ldap_value DN ATTR - the first value of ATTR of the entry DN,
+# base64 decoded, without a trailing newline added; empty when absent.
+# ATTR may be "dn": the DN exactly as the server returns it.
+harness_ldap_value() {
+	local dn=$1 attr=$2 line
+	line=$(harness_ldapsearch -s base -b "$dn" '(objectClass=*)' "$attr" |
+	    LC_ALL=C awk -v a="$attr" 'BEGIN { a = tolower(a) }
+		{ p = index($0, ":"); n = tolower(substr($0, 1, p - 1)) }
+		n == a { print substr($0, p + 1); exit }')
+	case $line in
+	:*) line=${line#:}; printf '%s' "${line# }" | base64 -d ;;
+	*) printf '%s' "${line# }" ;;
+	esac
+}
+harness_ldap_uuid() { harness_ldap_value "$1" entryUUID; }
+
+# harness_mirror_compare [ARGS] - tests/harness/mirror-compare against
+# the harness slapd (as admin) and PostgreSQL (as superuser).  At most 12
+# differing lines by default, so that t_check shows them with the summary.
+harness_mirror_compare() {
+	"$HARNESS_LIB_DIR/mirror-compare" -H "$LDAP_URI" -b "$LDAP_BASE" \
+	    -D "$LDAP_ADMIN_DN" -y "$SLAPD_DIR/admin.pw" \
+	    -d "host=$PG_SOCKDIR port=$PG_PORT user=postgres dbname=${PG_DATABASE:-dirsync}" \
+	    --max-diff 12 "$@"
+}
+
+# pg_sql_vars SQL NAME=VALUE... - like pg_sql, with psql variables, so
+# any value goes in safely as :'NAME' (a literal) or :"NAME" (a name).
+pg_sql_vars() {
+	local sql=$1 a args=()
+	shift
+	for a; do args+=(-v "$a"); done
+	printf '%s\n' "$sql" | _pg_psql dirsync -At "${args[@]}"
+}
+
+# harness_pg_poll LIMIT_MS EXPECTED SQL - run SQL (pg_sql) until it
+# prints EXPECTED, for at most LIMIT_MS.  Sets HARNESS_POLL_MS (time
+# until it matched, or the limit) and HARNESS_POLL_VALUE (last output).
+# shellcheck disable=SC2034  # results for the caller
+harness_pg_poll() {
+	local limit=$1 want=$2 sql=$3 t0 now
+	t0=$(harness_now_ms)
+	while :; do
+		HARNESS_POLL_VALUE=$(pg_sql "$sql" 2>&1) || true
+		now=$(harness_now_ms)
+		HARNESS_POLL_MS=$((now - t0))
+		[[ $HARNESS_POLL_VALUE == "$want" ]] && return 0
+		((HARNESS_POLL_MS < limit)) || return 1
+		sleep 0.02
+	done
+}
+
+# harness_listen_start CHANNEL SECONDS - a psql in the background LISTENs
+# on CHANNEL for SECONDS; returns once it is listening.  Then make the
+# change and call harness_listen_result (directly, not in $(...): it
+# waits for its child), which sets HARNESS_LISTEN_NOTES to the
+# notifications that psql got, one "Asynchronous notification ..." line
+# each.  (Each -c is its own transaction: notifications that arrive
+# during pg_sleep are printed after the next command.)
+harness_listen_start() {
+	local chan=$1 secs=$2
+	HARNESS_LISTEN_OUT=$(mktemp "$HARNESS_DIR/listen-XXXXXX.out")
+	HARNESS_LISTEN_APP=harness-listen-$$-$RANDOM
+	PGAPPNAME=$HARNESS_LISTEN_APP _pg_psql dirsync -c "LISTEN $chan" \
+	    -c "SELECT pg_sleep($secs)" -c "SELECT 1" \
+	    >"$HARNESS_LISTEN_OUT" 2>&1 &
+	HARNESS_LISTEN_PID=$!
+	wait_for "psql listening on $chan" 10 _harness_listening
+}
+_harness_listening() {
+	[[ $(pg_sql "SELECT count(*) FROM pg_stat_activity
+	    WHERE application_name = '$HARNESS_LISTEN_APP'
+	      AND query LIKE '%pg_sleep%' AND state = 'active'") == 1 ]]
+}
+# shellcheck disable=SC2034  # result for the caller
+harness_listen_result() {
+	wait "$HARNESS_LISTEN_PID" || true
+	HARNESS_LISTEN_NOTES=$(grep '^Asynchronous notification' \
+	    "$HARNESS_LISTEN_OUT" || true)
+}
+
+# harness_kill9_dirsyncd [PID] - SIGKILL (a crash), reap it, and remove
+# the status socket it leaves behind, so that harness_start_dirsyncd
+# waits for the next daemon's socket, not the dead one's.
+harness_kill9_dirsyncd() {
+	local pid=${1:-${DIRSYNCD_PID:-}}
+	[[ -n $pid ]] || return 0
+	kill -KILL "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+	[[ -z ${HARNESS_STATUS_SOCKET:-} ]] || rm -f "$HARNESS_STATUS_SOCKET"
+	[[ $pid != "${DIRSYNCD_PID:-}" ]] || DIRSYNCD_PID=
+	return 0
+}
+
+# harness_vmhwm_kb PID - peak resident set size (VmHWM) in KiB.
+harness_vmhwm_kb() {
+	awk '$1 == "VmHWM:" { print $2 }' "/proc/$1/status" 2>/dev/null
+}
+
+# harness_ldap_filter_escape VALUE - VALUE as an RFC 4515 assertion value.
+harness_ldap_filter_escape() {
+	local v=$1
+	v=${v//\\/\\5c}
+	v=${v//\*/\\2a}
+	v=${v//(/\\28}
+	v=${v//)/\\29}
+	printf '%s' "$v"
+}
+
+# harness_ldap_delete_refint DN... - delete entries the way the refint
+# overlay would leave the directory: each DN is first removed from every
+# group that lists it as a member, then deleted (one ldapmodify run).
+# Manager values that name it are left dangling on purpose.
+harness_ldap_delete_refint() {
+	local dn f group ldif=
+	for dn; do
+		f=$(harness_ldap_filter_escape "$dn")
+		while IFS= read -r group; do
+			[[ -n $group ]] || continue
+			ldif+="dn:: $(printf '%s' "$group" | base64 -w0)
+changetype: modify
+delete: member
+member:: $(printf '%s' "$dn" | base64 -w0)
+
+"
+		done < <(harness_ldapsearch -b "$LDAP_BASE" "(member=$f)" 1.1 |
+		    _harness_ldif_dns)
+		ldif+="dn:: $(printf '%s' "$dn" | base64 -w0)
+changetype: delete
+
+"
+	done
+	printf '%s' "$ldif" | harness_ldif
+}
+
+# The DNs in LDIF on stdin, one a line, base64 decoded.
+_harness_ldif_dns() {
+	local line
+	while IFS= read -r line; do
+		case $line in
+		'dn:: '*) printf '%s\n' "${line#dn:: }" | base64 -d; echo ;;
+		'dn: '*) printf '%s\n' "${line#dn: }" ;;
+		esac
+	done
+}

@@ -1,0 +1,240 @@
+/* ctl_sync.c - `dirsyncctl sync`: show the directory mirror's state,
+ * wait for the initial sync (--wait), or release a tripped delete guard
+ * (--confirm-deletes). */
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ctl.h"
+#include "ctl_client.h"
+#include "status_proto.h"
+#include "xmlin.h"
+
+#define CTL_SYNC_POLL_MS 200
+
+static const char *
+ctl_sync_attr(const struct xmlin_doc *doc, const struct xmlin_node *n,
+    const char *name)
+{
+	const char *v = xmlin_attr(doc, n, name);
+	return v ? v : "-";
+}
+
+/* Fetch and parse one reply; NULL after printing why. */
+static struct xmlin_doc *
+ctl_sync_ask(const struct ctl_globals *g, const char *command,
+    const struct xmlin_node **root)
+{
+	struct ds_error err = { "" };
+	struct xmlin_doc *doc;
+	size_t len;
+	char *reply = ctl_client_exchange(g->socket_path, command, g->timeout_ms,
+	    &len, &err);
+
+	if (reply == NULL) {
+		fprintf(stderr, "dirsyncctl: %s\n", err.msg);
+		return NULL;
+	}
+	doc = xmlin_parse(reply, len, &err);
+	free(reply);
+	if (doc == NULL) {
+		fprintf(stderr, "dirsyncctl: bad reply from dirsyncd: %s\n", err.msg);
+		return NULL;
+	}
+	*root = xmlin_root(doc);
+	if (atoi(ctl_sync_attr(doc, *root, "protocol")) != STATUS_PROTO_VERSION) {
+		fprintf(stderr, "dirsyncctl: dirsyncd speaks status protocol %s, this dirsyncctl speaks %d\n",
+		    ctl_sync_attr(doc, *root, "protocol"), STATUS_PROTO_VERSION);
+		xmlin_free(doc);
+		return NULL;
+	}
+	return doc;
+}
+
+static void
+ctl_sync_print(const struct xmlin_doc *doc, const struct xmlin_node *s)
+{
+	const struct xmlin_node *e;
+
+	printf("mirror      %s, %s since %s\n", ctl_sync_attr(doc, s, "mode"),
+	    ctl_sync_attr(doc, s, "phase"), ctl_sync_attr(doc, s, "since"));
+	printf("  server    %s\n", ctl_sync_attr(doc, s, "server"));
+	printf("  base      %s\n", ctl_sync_attr(doc, s, "base"));
+	printf("  users %s, groups %s, memberships %s, dangling managers %s\n",
+	    ctl_sync_attr(doc, s, "users"), ctl_sync_attr(doc, s, "groups"),
+	    ctl_sync_attr(doc, s, "memberships"),
+	    ctl_sync_attr(doc, s, "dangling-managers"));
+	printf("  last change %s, cookie saved %s (%s s ago), lag %s s\n",
+	    ctl_sync_attr(doc, s, "last-change"), ctl_sync_attr(doc, s, "cookie-saved"),
+	    ctl_sync_attr(doc, s, "cookie-age"), ctl_sync_attr(doc, s, "lag"));
+	printf("  entries received %s, batches written %s\n",
+	    ctl_sync_attr(doc, s, "entries"), ctl_sync_attr(doc, s, "batches"));
+	if (strcmp(ctl_sync_attr(doc, s, "guard"), "0") != 0)
+		printf("  DELETE GUARD: %s users would be deleted; nothing was.\n"
+		    "  Check the directory, then run: dirsyncctl sync --confirm-deletes\n",
+		    ctl_sync_attr(doc, s, "guard"));
+	if ((e = xmlin_child(s, "last-error")) != NULL)
+		printf("  last error at %s: %s\n", ctl_sync_attr(doc, e, "at"),
+		    xmlin_text(doc, e));
+}
+
+static int
+ctl_sync_show(const struct ctl_globals *g, bool xml)
+{
+	const struct xmlin_node *root, *s;
+	struct ds_error err = { "" };
+	struct xmlin_doc *doc;
+	size_t len;
+	int rc = CTL_EXIT_FAIL;
+
+	if (xml) {
+		char *reply = ctl_client_exchange(g->socket_path, STATUS_CMD_SYNC,
+		    g->timeout_ms, &len, &err);
+
+		if (reply == NULL) {
+			fprintf(stderr, "dirsyncctl: %s\n", err.msg);
+			return CTL_EXIT_FAIL;
+		}
+		fwrite(reply, 1, len, stdout);
+		free(reply);
+		return CTL_EXIT_OK;
+	}
+	doc = ctl_sync_ask(g, STATUS_CMD_SYNC, &root);
+	if (doc == NULL)
+		return CTL_EXIT_FAIL;
+	if ((s = xmlin_child(root, "sync")) != NULL) {
+		ctl_sync_print(doc, s);
+		rc = CTL_EXIT_OK;
+	} else if ((s = xmlin_child(root, "error")) != NULL) {
+		fprintf(stderr, "dirsyncctl: dirsyncd: %s\n", xmlin_text(doc, s));
+	}
+	xmlin_free(doc);
+	return rc;
+}
+
+static long long
+ctl_sync_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Poll until the mirror is in its steady state; one progress line per
+ * change of what it reports, so a log of it stays short. */
+static int
+ctl_sync_wait(const struct ctl_globals *g, unsigned wait_s)
+{
+	long long deadline = ctl_sync_now_ms() + (long long)wait_s * 1000;
+	char last[256] = "";
+
+	for (;;) {
+		const struct xmlin_node *root, *s;
+		struct xmlin_doc *doc = ctl_sync_ask(g, STATUS_CMD_SYNC, &root);
+		char line[256];
+		bool done = false;
+
+		if (doc == NULL)
+			return CTL_EXIT_FAIL;
+		s = xmlin_child(root, "sync");
+		if (s == NULL) {
+			xmlin_free(doc);
+			fprintf(stderr, "dirsyncctl: the directory mirror is not running\n");
+			return CTL_EXIT_FAIL;
+		}
+		snprintf(line, sizeof(line), "%s: %s users, %s groups, %s entries received",
+		    ctl_sync_attr(doc, s, "phase"), ctl_sync_attr(doc, s, "users"),
+		    ctl_sync_attr(doc, s, "groups"), ctl_sync_attr(doc, s, "entries"));
+		if (strcmp(line, last) != 0) {
+			printf("%s\n", line);
+			fflush(stdout);
+			snprintf(last, sizeof(last), "%s", line);
+		}
+		done = strcmp(ctl_sync_attr(doc, s, "phase"), "persist") == 0;
+		if (strcmp(ctl_sync_attr(doc, s, "phase"), "guard") == 0) {
+			ctl_sync_print(doc, s);
+			xmlin_free(doc);
+			return CTL_EXIT_FAIL;
+		}
+		xmlin_free(doc);
+		if (done)
+			return CTL_EXIT_OK;
+		if (ctl_sync_now_ms() >= deadline) {
+			fprintf(stderr, "dirsyncctl: not in steady state after %u s\n", wait_s);
+			return CTL_EXIT_FAIL;
+		}
+		usleep(CTL_SYNC_POLL_MS * 1000);
+	}
+}
+
+static int
+ctl_sync_confirm(const struct ctl_globals *g)
+{
+	const struct xmlin_node *root, *r;
+	struct xmlin_doc *doc = ctl_sync_ask(g, STATUS_CMD_CONFIRM_DELETES, &root);
+	int rc = CTL_EXIT_FAIL;
+
+	if (doc == NULL)
+		return CTL_EXIT_FAIL;
+	if ((r = xmlin_child(root, "result")) != NULL) {
+		bool ok = strcmp(ctl_sync_attr(doc, r, "ok"), "true") == 0;
+
+		fprintf(ok ? stdout : stderr, "%s%s\n", ok ? "" : "dirsyncctl: ",
+		    xmlin_text(doc, r));
+		rc = ok ? CTL_EXIT_OK : CTL_EXIT_FAIL;
+	} else if ((r = xmlin_child(root, "error")) != NULL) {
+		fprintf(stderr, "dirsyncctl: dirsyncd: %s\n", xmlin_text(doc, r));
+	}
+	xmlin_free(doc);
+	return rc;
+}
+
+static int
+ctl_sync_exec(int argc, char **argv, const struct ctl_globals *g)
+{
+	bool xml = false, wait = false, confirm = false;
+	unsigned wait_s = 3600;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--xml") == 0) {
+			xml = true;
+		} else if (strcmp(argv[i], "--wait") == 0) {
+			wait = true;
+		} else if (strncmp(argv[i], "--wait=", 7) == 0) {
+			char *end;
+			long v = strtol(argv[i] + 7, &end, 10);
+
+			if (*end != '\0' || v <= 0 || v > 86400) {
+				fprintf(stderr, "dirsyncctl sync: --wait=SECONDS needs 1 to 86400\n");
+				return CTL_EXIT_USAGE;
+			}
+			wait = true;
+			wait_s = (unsigned)v;
+		} else if (strcmp(argv[i], "--confirm-deletes") == 0) {
+			confirm = true;
+		} else {
+			fprintf(stderr, "dirsyncctl sync: unknown option '%s'\n", argv[i]);
+			return CTL_EXIT_USAGE;
+		}
+	}
+	if ((int)xml + (int)wait + (int)confirm > 1) {
+		fprintf(stderr, "dirsyncctl sync: use one of --xml, --wait, --confirm-deletes\n");
+		return CTL_EXIT_USAGE;
+	}
+	if (confirm)
+		return ctl_sync_confirm(g);
+	if (wait)
+		return ctl_sync_wait(g, wait_s);
+	return ctl_sync_show(g, xml);
+}
+
+const struct ctl_cmd ctl_cmd_sync = {
+	.name = "sync",
+	.usage = "[--xml | --wait[=SECS] | --confirm-deletes]",
+	.help = "directory mirror state; wait for steady state; release the delete guard",
+	.exec = ctl_sync_exec,
+};

@@ -1,0 +1,143 @@
+/* mirror_map.c - maps one LDAP entry into a store row (mirror_map.h).
+ * Never trusts a value to be a well-formed DN: what does not parse is
+ * reported, not stored half-normalised. */
+#include "mirror_map.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "escape.h"
+#include "ldapconn.h"
+#include "store.h"
+
+/* First value of attr, copied; NULL when absent or not mapped. */
+static char *
+mirror_map_first(const struct ldapconn_entry *e, const char *attr)
+{
+	const char *v;
+
+	if (attr == NULL || attr[0] == '\0')
+		return NULL;
+	if (ldapconn_entry_values(e, attr, &v, 1) == 0)
+		return NULL;
+	return ds_strdup(v);
+}
+
+static bool
+mirror_map_has_class(const struct ldapconn_entry *e, const char *cls)
+{
+	const char *vals[64];
+	size_t n = ldapconn_entry_values(e, "objectClass", vals, DS_ARRAY_SIZE(vals));
+
+	if (n > DS_ARRAY_SIZE(vals))
+		n = DS_ARRAY_SIZE(vals);
+	for (size_t i = 0; i < n; i++)
+		if (strcasecmp(vals[i], cls) == 0)
+			return true;
+	return false;
+}
+
+/* AD marks a disabled account with bit 0x2 (ACCOUNTDISABLE) of
+ * userAccountControl; other servers use a boolean-like attribute. */
+static bool
+mirror_map_disabled(const struct ldapconn_entry *e, const char *attr)
+{
+	char *v = mirror_map_first(e, attr);
+	bool disabled = false;
+
+	if (v == NULL)
+		return false;
+	if (v[0] >= '0' && v[0] <= '9')
+		disabled = (strtoul(v, NULL, 10) & 0x2) != 0 ||
+		    strcmp(v, "1") == 0;
+	else
+		disabled = strcasecmp(v, "true") == 0 || strcasecmp(v, "yes") == 0;
+	free(v);
+	return disabled;
+}
+
+static enum mirror_map_result
+mirror_map_user(const struct attrmap *map, const struct ldapconn_entry *e,
+    const char *id, char *dn, char *dn_norm, struct store_batch *batch)
+{
+	struct store_user *u = store_batch_add_user(batch);
+	struct ds_error err;
+
+	u->id = ds_strdup(id);
+	u->dn = dn;
+	u->dn_norm = dn_norm;
+	u->login = mirror_map_first(e, map->login);
+	u->login_alt = mirror_map_first(e, map->login_alt);
+	u->full_name = mirror_map_first(e, map->full_name);
+	u->given_name = mirror_map_first(e, map->given_name);
+	u->surname = mirror_map_first(e, map->surname);
+	u->email = mirror_map_first(e, map->email);
+	u->user_type = mirror_map_first(e, map->user_type);
+	u->disabled = map->disabled[0] != '\0' && mirror_map_disabled(e, map->disabled);
+	u->manager_dn = mirror_map_first(e, map->manager);
+	/* A manager value that is not a DN cannot link to anyone; it stays
+	 * as sent, with no normalised form, and counts as dangling. */
+	if (u->manager_dn != NULL &&
+	    dn_normalize(u->manager_dn, &u->manager_dn_norm, &err) < 0)
+		u->manager_dn_norm = NULL;
+	return MIRROR_MAP_USER;
+}
+
+static enum mirror_map_result
+mirror_map_group(const struct attrmap *map, const struct ldapconn_entry *e,
+    const char *id, char *dn, char *dn_norm, struct store_batch *batch,
+    unsigned *bad_members)
+{
+	struct store_group *g = store_batch_add_group(batch);
+	size_t n = ldapconn_entry_values(e, map->member, NULL, 0);
+	const char **vals = ds_calloc(n ? n : 1, sizeof(*vals));
+	struct ds_error err;
+
+	g->id = ds_strdup(id);
+	g->dn = dn;
+	g->dn_norm = dn_norm;
+	g->name = mirror_map_first(e, map->full_name);
+	if (g->name == NULL)
+		g->name = mirror_map_first(e, "cn");
+	g->description = mirror_map_first(e, "description");
+	n = ldapconn_entry_values(e, map->member, vals, n);
+	g->member_dn = ds_calloc(n ? n : 1, sizeof(char *));
+	g->member_dn_norm = ds_calloc(n ? n : 1, sizeof(char *));
+	for (size_t i = 0; i < n; i++) {
+		char *norm;
+
+		if (dn_normalize(vals[i], &norm, &err) < 0) {
+			if (bad_members != NULL)
+				(*bad_members)++;
+			continue;
+		}
+		g->member_dn[g->member_count] = ds_strdup(vals[i]);
+		g->member_dn_norm[g->member_count++] = norm;
+	}
+	free(vals);
+	return MIRROR_MAP_GROUP;
+}
+
+enum mirror_map_result
+mirror_map_entry(const struct attrmap *map, const struct ldapconn_entry *e,
+    const char *id, struct store_batch *batch, unsigned *bad_members,
+    struct ds_error *err)
+{
+	const char *dn = ldapconn_entry_dn(e);
+	bool user = mirror_map_has_class(e, map->user_object_class);
+	bool group = !user && mirror_map_has_class(e, map->group_object_class);
+	char *dn_norm;
+
+	if (!user && !group) {
+		ds_error_set(err, "dn=\"%s\" is neither %s nor %s", dn,
+		    map->user_object_class, map->group_object_class);
+		return MIRROR_MAP_IGNORED;
+	}
+	if (dn_normalize(dn, &dn_norm, err) < 0)
+		return MIRROR_MAP_ERROR;
+	if (user)
+		return mirror_map_user(map, e, id, ds_strdup(dn), dn_norm, batch);
+	return mirror_map_group(map, e, id, ds_strdup(dn), dn_norm, batch,
+	    bad_members);
+}

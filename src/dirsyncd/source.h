@@ -1,0 +1,69 @@
+/* source.h - the change-source interface of the directory mirror.
+ *
+ * A change source reads what changed in the directory (RFC 4533
+ * syncrepl today; AD DirSync, USN and timestamp polling later, one file
+ * each) and reports it to a sink in one vocabulary: entries added or
+ * changed, ids deleted or still present, refresh boundaries and cookies.
+ * The mirror module is the sink: it maps entries to rows and batches them
+ * into the store.  A new kind of server is a new source, not a new mirror.
+ *
+ * Contract for sources:
+ *  - Every call into the sink happens from the event loop, in the order
+ *    the server sent things.  A cookie reported with sink->cookie covers
+ *    everything reported before it.
+ *  - refresh_begin() comes first after start; refresh_end() once the
+ *    source has sent the full content (delete_unseen: rows not reported
+ *    as entry or present since refresh_begin are gone), then persist()
+ *    when the source is in its steady state.
+ *  - ended() says the source stopped (server ended the search, an error,
+ *    the connection dropped); no sink call follows.  The mirror restarts
+ *    from the stored cookie.  forget_cookie() before ended() means the
+ *    stored position is useless and the next start must be a full one.
+ *  - stop() abandons the work and frees the source; no sink call follows,
+ *    not even ended().
+ * Ids are canonical lower-case UUID text (36 characters). */
+#ifndef DS_SOURCE_H
+#define DS_SOURCE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include "compat.h"
+
+struct ldapconn;
+struct ldapconn_entry;
+struct source;
+
+struct source_sink {
+	void (*refresh_begin)(void *arg);
+	void (*entry)(void *arg, const char *id, const struct ldapconn_entry *e);
+	void (*deleted)(void *arg, const char *id);
+	void (*present)(void *arg, const char *id);
+	void (*cookie)(void *arg, const void *cookie, size_t len);
+	void (*refresh_end)(void *arg, bool delete_unseen);
+	void (*persist)(void *arg);
+	void (*forget_cookie)(void *arg);
+	void (*ended)(void *arg, const char *why);
+	void *arg;
+};
+
+struct source_params {
+	const char *base;
+	const char *filter;             /* already combined users | groups */
+	const char *const *attrs;       /* NULL-terminated */
+	const void *cookie;             /* NULL: full refresh */
+	size_t cookie_len;
+};
+
+struct source_ops {
+	const char *name;               /* "syncrepl" - also dir_sync_state.method */
+	/* Start reading; returns NULL with err set when the request could not
+	 * be sent (no sink call then).  sink is copied. */
+	struct source *(*start)(struct ldapconn *lc,
+	    const struct source_params *params, const struct source_sink *sink,
+	    struct ds_error *err);
+	void (*stop)(struct source *src);
+};
+
+extern const struct source_ops source_syncrepl_ops;
+
+#endif

@@ -1,0 +1,1066 @@
+/* test_store.c - drives store.c against a real PostgreSQL (the harness's,
+ * see store.sh): batches in, rows read back with SQL.  Prints TAP-like
+ * "ok N - name" lines and "N passed, N failed"; exits 1 on failure.
+ *
+ * Usage: test_store [--notify]   with PG_CONNINFO and PG_PASSWORD_FILE
+ * in the environment.  --notify writes one batch of two new users on
+ * source "notify" and exits (store.sh listens for the NOTIFY).
+ *
+ * The store is asynchronous; each check runs the event loop until its
+ * callback has run, which is fine in a test and never done in the
+ * daemon.  It must never need anything but the database it is given. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/event.h>
+
+#include "escape.h"
+#include "log.h"
+#include "migrate.h"
+#include "pgconn.h"
+#include "store.h"
+
+#define WAIT_MS 30000
+
+static struct {
+	struct event_base *base;
+	struct pgconn *pg;
+	struct store *s;
+	char *conninfo, *password;
+	int n, passed, failed;
+} T;
+
+/* ---- reporting ------------------------------------------------------------ */
+
+static bool DS_PRINTF(2, 3)
+check(bool cond, const char *fmt, ...)
+{
+	va_list ap;
+
+	T.n++;
+	printf("%s %d - ", cond ? "ok" : "not ok", T.n);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	fflush(stdout);
+	if (cond)
+		T.passed++;
+	else
+		T.failed++;
+	return cond;
+}
+
+static void
+check_str(const char *name, const char *want, const char *got)
+{
+	if (!check(strcmp(want, got ? got : "(null)") == 0, "%s", name))
+		printf("#   want: '%s'\n#   got:  '%s'\n", want,
+		    got ? got : "(null)");
+}
+
+static double
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* ---- running the loop until something happened --------------------------- */
+
+static void
+on_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	*(bool *)arg = true;
+}
+
+static bool
+wait_for(const bool *flag)
+{
+	struct timeval tv = { WAIT_MS / 1000, 0 };
+	bool expired = false;
+	struct event *ev = evtimer_new(T.base, on_timeout, &expired);
+
+	evtimer_add(ev, &tv);
+	while (!*flag && !expired)
+		event_base_loop(T.base, EVLOOP_ONCE);
+	event_free(ev);
+	if (!*flag)
+		printf("# timed out after %d ms\n", WAIT_MS);
+	return *flag;
+}
+
+static void
+on_pg_state(struct pgconn *pg, enum pgconn_state state, void *arg)
+{
+}
+
+static bool
+pg_ready(struct pgconn *pg)
+{
+	double t0 = now_ms();
+
+	/* pgconn's own events (connect, backoff timer) keep the loop
+	 * turning until it is ready. */
+	while (pgconn_get_state(pg) != PGCONN_READY && now_ms() - t0 < WAIT_MS)
+		event_base_loop(T.base, EVLOOP_ONCE);
+	return pgconn_get_state(pg) == PGCONN_READY;
+}
+
+static struct pgconn *
+pg_connect(void)
+{
+	struct pgconn_settings set = {
+		.conninfo = T.conninfo, .password = T.password,
+		.connect_timeout_ms = 5000, .backoff_min_ms = 50,
+		.backoff_max_ms = 500,
+	};
+	struct pgconn *pg = pgconn_new(T.base, &set, on_pg_state, NULL);
+
+	pgconn_start(pg);
+	return pg;
+}
+
+/* ---- SQL helpers ---------------------------------------------------------- */
+
+struct qres {
+	bool done, ok;
+	char *val;     /* first column of the first row, or NULL */
+	char err[512];
+};
+
+static void
+on_query(const struct pgresult *res, void *arg)
+{
+	struct qres *q = arg;
+	const char *v = pgresult_value(res, 0, 0);
+
+	q->done = true;
+	q->ok = pgresult_ok(res);
+	q->val = v != NULL ? strdup(v) : NULL;
+	snprintf(q->err, sizeof(q->err), "%s", pgresult_error(res));
+}
+
+/* The first value of a statement's result, malloc'd ("(null)" for NULL,
+ * "(error: ...)" when it failed). */
+static char *
+sqlp_on(struct pgconn *pg, const char *sql, int n, const char *const *p)
+{
+	struct qres q = { 0 };
+	char *out;
+
+	if (pgconn_query(pg, sql, n, p, on_query, &q) != 0)
+		return strdup("(error: not ready)");
+	wait_for(&q.done);
+	if (!q.ok) {
+		out = malloc(strlen(q.err) + 16);
+		sprintf(out, "(error: %s)", q.err);
+		free(q.val);
+		return out;
+	}
+	return q.val != NULL ? q.val : strdup("(null)");
+}
+
+static char *
+sqlp(const char *sql, int n, const char *const *p)
+{
+	return sqlp_on(T.pg, sql, n, p);
+}
+
+static char *
+sql(const char *s)
+{
+	return sqlp(s, 0, NULL);
+}
+
+static void
+check_sql(const char *name, const char *want, const char *query)
+{
+	char *got = sql(query);
+
+	check_str(name, want, got);
+	free(got);
+}
+
+static long
+sql_num(const char *query)
+{
+	char *v = sql(query);
+	long n = strtol(v, NULL, 10);
+
+	free(v);
+	return n;
+}
+
+static void
+reset_tables(void)
+{
+	free(sql("TRUNCATE dir_user, dir_group CASCADE"));
+}
+
+/* ---- store calls, made synchronous ---------------------------------------- */
+
+struct wres {
+	bool done;
+	struct store_write_report r;
+};
+
+static void
+on_write(const struct store_write_report *r, void *arg)
+{
+	struct wres *w = arg;
+
+	w->r = *r;
+	w->done = true;
+}
+
+static struct store_write_report
+write_batch(struct store_batch *b)
+{
+	struct wres w = { 0 };
+
+	if (store_write(T.s, b, on_write, &w) != 0) {
+		w.r.result = STORE_FAILED;
+		snprintf(w.r.error, sizeof(w.r.error), "store_write refused");
+		return w.r;
+	}
+	if (!wait_for(&w.done))
+		w.r.result = STORE_FAILED;
+	if (w.r.result == STORE_FAILED)
+		printf("# write failed: %s\n", w.r.error);
+	store_batch_reset(b);
+	return w.r;
+}
+
+struct sres {
+	bool done, ok;
+	struct store_state st;
+	char err[512];
+};
+
+static void
+on_state(bool ok, const struct store_state *st, const char *error, void *arg)
+{
+	struct sres *s = arg;
+
+	s->done = true;
+	s->ok = ok;
+	snprintf(s->err, sizeof(s->err), "%s", error ? error : "");
+	if (ok) {
+		s->st = *st;
+		s->st.cookie = NULL;
+		if (st->cookie_len > 0) {
+			s->st.cookie = malloc(st->cookie_len);
+			memcpy(s->st.cookie, st->cookie, st->cookie_len);
+		}
+	}
+}
+
+static struct sres
+load_state(const char *server_id)
+{
+	struct sres s = { 0 };
+
+	store_load_state(T.s, server_id, "dc=example,dc=com", on_state, &s);
+	wait_for(&s.done);
+	if (!s.ok)
+		printf("# load_state failed: %s\n", s.err);
+	return s;
+}
+
+struct dres {
+	bool done, ok;
+	struct store_counts c;
+};
+
+static void
+on_done(bool ok, const char *error, void *arg)
+{
+	struct dres *d = arg;
+
+	d->done = true;
+	d->ok = ok;
+	if (!ok)
+		printf("# failed: %s\n", error);
+}
+
+static void
+on_counts(bool ok, const struct store_counts *c, void *arg)
+{
+	struct dres *d = arg;
+
+	d->done = true;
+	d->ok = ok;
+	if (ok)
+		d->c = *c;
+}
+
+static struct store_counts
+counts(void)
+{
+	struct dres d = { 0 };
+
+	if (store_counts(T.s, on_counts, &d) == 0)
+		wait_for(&d.done);
+	return d.c;
+}
+
+/* ---- batch building ------------------------------------------------------- */
+
+static char *
+norm(const char *dn)
+{
+	struct ds_error err;
+	char *out = NULL;
+
+	if (dn == NULL)
+		return NULL;
+	if (dn_normalize(dn, &out, &err) != 0) {
+		printf("# dn_normalize(%s): %s\n", dn, err.msg);
+		return strdup(dn);
+	}
+	return out;
+}
+
+static char *
+xdup(const char *s)
+{
+	return s != NULL ? strdup(s) : NULL;
+}
+
+/* A user "uid=<login>,ou=people,dc=example,dc=com" unless dn is given. */
+static struct store_user *
+add_user(struct store_batch *b, const char *id, const char *login,
+    const char *manager_login)
+{
+	struct store_user *u = store_batch_add_user(b);
+	char dn[256], mdn[256];
+
+	snprintf(dn, sizeof(dn), "uid=%s,ou=people,dc=example,dc=com", login);
+	u->id = xdup(id);
+	u->dn = xdup(dn);
+	u->dn_norm = norm(dn);
+	u->login = xdup(login);
+	u->full_name = xdup(login);
+	if (manager_login != NULL) {
+		snprintf(mdn, sizeof(mdn), "uid=%s,ou=People,dc=example,dc=com",
+		    manager_login);
+		u->manager_dn = xdup(mdn);
+		u->manager_dn_norm = norm(mdn);
+	}
+	return u;
+}
+
+static struct store_group *
+add_group(struct store_batch *b, const char *id, const char *cn,
+    const char *const *members)
+{
+	struct store_group *g = store_batch_add_group(b);
+	char dn[256];
+	size_t n = 0;
+
+	while (members != NULL && members[n] != NULL)
+		n++;
+	snprintf(dn, sizeof(dn), "cn=%s,ou=groups,dc=example,dc=com", cn);
+	g->id = xdup(id);
+	g->dn = xdup(dn);
+	g->dn_norm = norm(dn);
+	g->name = xdup(cn);
+	g->member_dn = calloc(n + 1, sizeof(char *));
+	g->member_dn_norm = calloc(n + 1, sizeof(char *));
+	for (size_t i = 0; i < n; i++) {
+		g->member_dn[i] = xdup(members[i]);
+		g->member_dn_norm[i] = norm(members[i]);
+	}
+	g->member_count = n;
+	return g;
+}
+
+#define PEOPLE(x) "uid=" x ",ou=people,dc=example,dc=com"
+#define GROUPS(x) "cn=" x ",ou=groups,dc=example,dc=com"
+
+/* ---- scenarios ------------------------------------------------------------ */
+
+static void
+test_basic(void)
+{
+	struct store_batch b = { 0 };
+	struct store_write_report r;
+	struct store_user *u;
+	struct store_counts c;
+	const char *staff[] = { PEOPLE("alice"), PEOPLE("Bob"),
+	    PEOPLE("nobody"), GROUPS("sub"), NULL };
+	const char *sub[] = { PEOPLE("bob"), NULL };
+
+	u = add_user(&b, "u-alice", "alice", NULL);
+	u->login_alt = xdup("alice.a");
+	u->given_name = xdup("Alice");
+	u->surname = xdup("Liddell");
+	u->email = xdup("alice@example.com");
+	u->user_type = xdup("employee");
+	u = add_user(&b, "u-bob", "bob", "alice");
+	u->disabled = true;
+	add_group(&b, "g-staff", "staff", staff);
+	add_group(&b, "g-sub", "sub", sub);
+	store_batch_set_cookie(&b, "c1", 2);
+	r = write_batch(&b);
+	check(r.result == STORE_OK && r.users_written == 2 &&
+	    r.groups_written == 2, "basic: batch committed (users=%u "
+	    "groups=%u)", r.users_written, r.groups_written);
+	check_sql("basic: user columns", "alice|alice.a|alice|Alice|Liddell|"
+	    "alice@example.com|employee|f|uid=alice,ou=people,dc=example,dc=com",
+	    "SELECT concat_ws('|', uid, login_alt, full_name, given_name, "
+	    "surname, email, user_type, disabled, dn_norm) FROM dir_user "
+	    "WHERE id = 'u-alice'");
+	check_sql("basic: manager resolved, disabled stored", "u-alice|true",
+	    "SELECT manager_id || '|' || disabled FROM dir_user "
+	    "WHERE id = 'u-bob'");
+	check_sql("basic: memberships with links",
+	    "cn=sub,ou=groups,dc=example,dc=com::g-sub "
+	    "uid=alice,ou=people,dc=example,dc=com:u-alice: "
+	    "uid=bob,ou=people,dc=example,dc=com:u-bob: "
+	    "uid=nobody,ou=people,dc=example,dc=com::",
+	    "SELECT string_agg(member_dn_norm || ':' || coalesce(member_user_id, "
+	    "'') || ':' || coalesce(member_group_id, ''), ' ' ORDER BY "
+	    "member_dn_norm) FROM dir_group_member WHERE group_id = 'g-staff'");
+	check_sql("basic: member DN kept as sent", PEOPLE("Bob"),
+	    "SELECT member_dn FROM dir_group_member WHERE group_id = "
+	    "'g-staff' AND member_user_id = 'u-bob'");
+	check_sql("basic: nested flattening", "u-alice,u-bob",
+	    "SELECT string_agg(user_id, ',' ORDER BY user_id) FROM "
+	    "dir_group_member_flat WHERE group_id = 'g-staff'");
+	check_sql("basic: cookie stored", "6331",
+	    "SELECT encode(cookie, 'hex') FROM dir_sync_state "
+	    "WHERE source = 'default'");
+	c = counts();
+	check(c.users == 2 && c.groups == 2 && c.memberships == 5 &&
+	    c.dangling_managers == 0, "basic: counts users=%lld groups=%lld "
+	    "memberships=%lld dangling=%lld", c.users, c.groups,
+	    c.memberships, c.dangling_managers);
+	store_batch_free(&b);
+}
+
+/* The same batch twice: nothing changes the second time, updated_at
+ * included. */
+static void
+test_idempotent(void)
+{
+	struct store_batch b = { 0 };
+	struct store_write_report r;
+	const char *staff[] = { PEOPLE("alice"), PEOPLE("Bob"),
+	    PEOPLE("nobody"), GROUPS("sub"), NULL };
+	const char *sub[] = { PEOPLE("bob"), NULL };
+	const char *stamp = "SELECT string_agg(id || updated_at, ',' ORDER BY "
+	    "id) || (SELECT count(*) FROM dir_group_member) FROM (SELECT id, "
+	    "updated_at FROM dir_user UNION ALL SELECT id, updated_at FROM "
+	    "dir_group) x";
+	char *before = sql(stamp), *after;
+	struct store_user *u;
+
+	u = add_user(&b, "u-alice", "alice", NULL);
+	u->login_alt = xdup("alice.a");
+	u->given_name = xdup("Alice");
+	u->surname = xdup("Liddell");
+	u->email = xdup("alice@example.com");
+	u->user_type = xdup("employee");
+	u = add_user(&b, "u-bob", "bob", "alice");
+	u->disabled = true;
+	add_group(&b, "g-staff", "staff", staff);
+	add_group(&b, "g-sub", "sub", sub);
+	r = write_batch(&b);
+	after = sql(stamp);
+	check(r.result == STORE_OK && r.users_written == 0 &&
+	    r.groups_written == 0, "idempotent: second write changes nothing "
+	    "(users=%u groups=%u)", r.users_written, r.groups_written);
+	check_str("idempotent: rows and updated_at unchanged", before, after);
+	free(before);
+	free(after);
+	store_batch_free(&b);
+}
+
+static void
+test_managers(void)
+{
+	struct store_batch b = { 0 };
+	struct store_counts c;
+
+	add_user(&b, "u-carol", "carol", "dave");
+	check(write_batch(&b).result == STORE_OK, "managers: carol written "
+	    "before her manager");
+	check_sql("managers: unresolved while dave is unknown", "(null)",
+	    "SELECT manager_id FROM dir_user WHERE id = 'u-carol'");
+	c = counts();
+	check(c.dangling_managers == 1, "managers: dangling manager counted "
+	    "(%lld)", c.dangling_managers);
+	add_user(&b, "u-dave", "dave", NULL);
+	add_user(&b, "u-eve", "eve", "eve");
+	add_user(&b, "u-frank", "frank", "gina");
+	add_user(&b, "u-gina", "gina", "frank");
+	check(write_batch(&b).result == STORE_OK, "managers: self-manager and "
+	    "2-cycle written");
+	check_sql("managers: resolved once the manager arrives", "u-dave",
+	    "SELECT manager_id FROM dir_user WHERE id = 'u-carol'");
+	check_sql("managers: self and cycle stored", "u-eve u-gina u-frank",
+	    "SELECT string_agg(manager_id, ' ' ORDER BY id) FROM dir_user "
+	    "WHERE id IN ('u-eve', 'u-frank', 'u-gina')");
+	c = counts();
+	check(c.dangling_managers == 0, "managers: nothing dangling (%lld)",
+	    c.dangling_managers);
+	store_batch_free(&b);
+}
+
+/* Same id, new DN: links made under the old DN are cleared, links to
+ * the new DN made. */
+static void
+test_rename(void)
+{
+	struct store_batch b = { 0 };
+	const char *staff[] = { PEOPLE("alice2"), PEOPLE("Bob"), NULL };
+
+	add_user(&b, "u-alice", "alice2", NULL);
+	check(write_batch(&b).result == STORE_OK, "rename: alice renamed");
+	check_sql("rename: manager link under the old DN cleared", "(null)",
+	    "SELECT manager_id FROM dir_user WHERE id = 'u-bob'");
+	check_sql("rename: membership under the old DN unlinked", "(null)",
+	    "SELECT member_user_id FROM dir_group_member WHERE group_id = "
+	    "'g-staff' AND member_dn_norm LIKE 'uid=alice,%'");
+	add_user(&b, "u-bob", "bob", "alice2");
+	add_group(&b, "g-staff", "staff", staff);
+	check(write_batch(&b).result == STORE_OK, "rename: referrers updated");
+	check_sql("rename: manager link under the new DN", "u-alice",
+	    "SELECT manager_id FROM dir_user WHERE id = 'u-bob'");
+	check_sql("rename: member list replaced and linked",
+	    "u-alice,u-bob", "SELECT string_agg(member_user_id, ',' ORDER BY "
+	    "member_user_id) FROM dir_group_member WHERE group_id = 'g-staff'");
+	store_batch_free(&b);
+}
+
+/* A new entry takes over the DN of a row the batch does not mention (its
+ * rename comes later): no unique violation, and the old row comes back
+ * when its rename arrives. */
+static void
+test_dn_takeover(void)
+{
+	struct store_batch b = { 0 };
+
+	add_user(&b, "u-pat", "pat", NULL);
+	add_user(&b, "u-sub", "sub", "pat");
+	check(write_batch(&b).result == STORE_OK, "takeover: pat written");
+	add_user(&b, "u-pat2", "pat", NULL);
+	check(write_batch(&b).result == STORE_OK, "takeover: another id takes "
+	    "pat's DN");
+	check_sql("takeover: old row parked", "#parked:u-pat|-1",
+	    "SELECT dn_norm || '|' || sync_gen FROM dir_user WHERE id = 'u-pat'");
+	check_sql("takeover: manager link follows the DN", "u-pat2",
+	    "SELECT manager_id FROM dir_user WHERE id = 'u-sub'");
+	add_user(&b, "u-pat", "pat.old", NULL);
+	check(write_batch(&b).result == STORE_OK, "takeover: old entry's "
+	    "rename arrives");
+	check_sql("takeover: old row restored",
+	    "uid=pat.old,ou=people,dc=example,dc=com|0", "SELECT dn_norm || "
+	    "'|' || sync_gen FROM dir_user WHERE id = 'u-pat'");
+	store_batch_free(&b);
+}
+
+static void
+add_users(struct store_batch *b, const char *prefix, int from, int to)
+{
+	char id[64], login[64], boss[64];
+
+	snprintf(boss, sizeof(boss), "%s.%05d", prefix, 0);
+	for (int i = from; i < to; i++) {
+		snprintf(id, sizeof(id), "%s%05d", prefix, i);
+		snprintf(login, sizeof(login), "%s.%05d", prefix, i);
+		add_user(b, id, login, i > 0 ? boss : NULL);
+	}
+}
+
+static void
+test_refresh_present(void)
+{
+	struct store_batch b = { 0 };
+	struct store_write_report r;
+
+	reset_tables();
+	store_set_max_delete_ratio(T.s, 1.0);
+	add_users(&b, "r", 0, 5);
+	b.refresh = STORE_REFRESH_BEGIN;
+	check(write_batch(&b).result == STORE_OK, "present: refresh 1 begins "
+	    "with 5 users");
+	b.refresh = STORE_REFRESH_END_PRESENT;
+	r = write_batch(&b);
+	check(r.result == STORE_OK && r.deleted == 0, "present: refresh 1 ends, "
+	    "nothing deleted (%u)", r.deleted);
+	b.refresh = STORE_REFRESH_BEGIN;
+	check(write_batch(&b).result == STORE_OK, "present: refresh 2 begins "
+	    "empty");
+	b.refresh = STORE_REFRESH_END_PRESENT;
+	for (int i = 0; i < 3; i++) {
+		char id[16];
+
+		snprintf(id, sizeof(id), "r%05d", i);
+		store_batch_add_present(&b, id);
+	}
+	r = write_batch(&b);
+	check(r.result == STORE_OK && r.deleted == 2 && r.marked_present == 3,
+	    "present: 3 present, the 2 others deleted (deleted=%u present=%u)",
+	    r.deleted, r.marked_present);
+	check_sql("present: the right ones remain", "r00000,r00001,r00002",
+	    "SELECT string_agg(id, ',' ORDER BY id) FROM dir_user");
+	store_batch_free(&b);
+}
+
+static void
+test_refresh_delete(void)
+{
+	struct store_batch b = { 0 };
+	struct store_write_report r;
+
+	reset_tables();
+	add_users(&b, "d", 0, 4);
+	check(write_batch(&b).result == STORE_OK, "delete mode: 4 users");
+	b.refresh = STORE_REFRESH_BEGIN;
+	store_batch_add_deleted(&b, "d00001");
+	store_batch_add_deleted(&b, "d00002");
+	r = write_batch(&b);
+	check(r.result == STORE_OK && r.deleted == 0, "delete mode: deletions "
+	    "during the refresh are only marked");
+	check_sql("delete mode: marked rows still there", "d00001:-1 d00002:-1",
+	    "SELECT string_agg(id || ':' || sync_gen, ' ' ORDER BY id) FROM "
+	    "dir_user WHERE sync_gen = -1");
+	b.refresh = STORE_REFRESH_CONTINUE;
+	add_users(&b, "d", 3, 4);
+	check(write_batch(&b).result == STORE_OK, "delete mode: refresh "
+	    "continues");
+	b.refresh = STORE_REFRESH_END_DELETE;
+	r = write_batch(&b);
+	check(r.result == STORE_OK && r.deleted == 2, "delete mode: marked rows "
+	    "deleted at the end (%u)", r.deleted);
+	check_sql("delete mode: unmarked rows untouched", "d00000,d00003",
+	    "SELECT string_agg(id, ',' ORDER BY id) FROM dir_user");
+	store_batch_free(&b);
+}
+
+static void
+test_guard(void)
+{
+	struct store_batch b = { 0 };
+	struct store_write_report r;
+	struct dres d = { 0 };
+	struct sres s;
+
+	reset_tables();
+	store_set_max_delete_ratio(T.s, 0.10);
+	b.refresh = STORE_REFRESH_BEGIN;
+	add_users(&b, "g", 0, 100);
+	check(write_batch(&b).result == STORE_OK, "guard: 100 users");
+	b.refresh = STORE_REFRESH_END_PRESENT;
+	check(write_batch(&b).result == STORE_OK, "guard: first refresh ends");
+	b.refresh = STORE_REFRESH_BEGIN;
+	add_users(&b, "g", 0, 50);
+	check(write_batch(&b).result == STORE_OK, "guard: refresh sees 50");
+	b.refresh = STORE_REFRESH_END_PRESENT;
+	r = write_batch(&b);
+	check(r.result == STORE_GUARD_TRIPPED && r.guard_count == 50 &&
+	    r.deleted == 0, "guard: tripped (result=%d guard_count=%u "
+	    "deleted=%u)", r.result, r.guard_count, r.deleted);
+	check(sql_num("SELECT count(*) FROM dir_user") == 100, "guard: nothing "
+	    "deleted");
+	s = load_state("ldap://one");
+	check(s.ok && s.st.guard_count == 50 && s.st.guard_since > 0,
+	    "guard: state shows guard_count=%u since=%lld", s.st.guard_count,
+	    s.st.guard_since);
+	store_state_clear(&s.st);
+	/* Back while the guard waits: confirming must not take it. */
+	add_users(&b, "g", 60, 61);
+	check(write_batch(&b).result == STORE_OK, "guard: one user reappears");
+	check(store_confirm_deletes(T.s, on_done, &d) == 0 && wait_for(&d.done)
+	    && d.ok, "guard: confirm-deletes succeeds");
+	check(sql_num("SELECT count(*) FROM dir_user") == 51, "guard: held-back "
+	    "deletions applied, the reappeared user kept");
+	s = load_state("ldap://one");
+	check(s.ok && s.st.guard_count == 0 && s.st.guard_since == 0,
+	    "guard: cleared");
+	store_state_clear(&s.st);
+	store_set_max_delete_ratio(T.s, 1.0);
+	store_batch_free(&b);
+}
+
+/* A row the database refuses (dn is NOT NULL): the whole batch and its
+ * cookie are rolled back, and the next batch works. */
+static void
+test_failure(void)
+{
+	struct store_batch b = { 0 };
+	struct store_write_report r;
+	const char *cookie = "SELECT coalesce(encode(cookie, 'hex'), 'none') "
+	    "FROM dir_sync_state WHERE source = 'default'";
+	char *before = sql(cookie), *after;
+	struct store_user *u;
+
+	add_user(&b, "f-ok", "fine", NULL);
+	u = add_user(&b, "f-bad", "bad", NULL);
+	free(u->dn);
+	u->dn = NULL;
+	add_group(&b, "f-group", "fgroup", NULL);
+	store_batch_set_cookie(&b, "bad", 3);
+	r = write_batch(&b);
+	check(r.result == STORE_FAILED, "failure: batch reported failed");
+	check(strstr(r.error, "23502") != NULL && strstr(r.error, "\"dn\"") !=
+	    NULL, "failure: first error with its SQL state: %s", r.error);
+	after = sql(cookie);
+	check_str("failure: cookie not changed", before, after);
+	check(sql_num("SELECT count(*) FROM dir_user WHERE id LIKE 'f-%'") +
+	    sql_num("SELECT count(*) FROM dir_group WHERE id LIKE 'f-%'") == 0,
+	    "failure: no partial rows");
+	add_user(&b, "f-ok", "fine", NULL);
+	check(write_batch(&b).result == STORE_OK, "failure: next batch works "
+	    "(no transaction left open)");
+	free(before);
+	free(after);
+	store_batch_free(&b);
+}
+
+static void
+test_state(void)
+{
+	struct store_batch b = { 0 };
+	struct sres s;
+
+	store_batch_set_cookie(&b, "\x01\x00\xff", 3);
+	check(write_batch(&b).result == STORE_OK, "state: binary cookie "
+	    "written alone");
+	s = load_state("ldap://one");
+	check(s.ok && s.st.found && s.st.cookie_len == 3 &&
+	    memcmp(s.st.cookie, "\x01\x00\xff", 3) == 0 &&
+	    strcmp(s.st.server_id, "ldap://one") == 0, "state: same server "
+	    "keeps the cookie");
+	store_state_clear(&s.st);
+	s = load_state("ldap://two");
+	check(s.ok && s.st.cookie == NULL && s.st.cookie_len == 0 &&
+	    strcmp(s.st.server_id, "ldap://two") == 0, "state: another server "
+	    "discards the cookie");
+	store_state_clear(&s.st);
+	check_sql("state: discarded in the database too", "none|ldap://two",
+	    "SELECT coalesce(encode(cookie, 'hex'), 'none') || '|' || server_id FROM "
+	    "dir_sync_state WHERE source = 'default'");
+	store_batch_set_cookie(&b, "x", 1);
+	check(write_batch(&b).result == STORE_OK, "state: cookie set again");
+	b.clear_cookie = true;
+	check(write_batch(&b).result == STORE_OK &&
+	    sql_num("SELECT count(*) FROM dir_sync_state WHERE cookie IS NULL")
+	    == 1, "state: clear_cookie forgets it");
+	store_batch_free(&b);
+}
+
+/* Every character the array literal must protect, and NULL against the
+ * word NULL. */
+static void
+test_roundtrip(void)
+{
+	static const char *const names[] = {
+		"Ann \"Quote\" O'Hara", "back\\slash\\\\ end\\",
+		"comma, {brace} }{ ,", "\xc3\x9cn\xc3\xaf" "c\xc3\xb6" "d\xc3\xa9 "
+		"\xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x8e\x89", "NULL", "",
+		" leading and trailing ", "tab\tnew\nline", "\\\"", "{}",
+		"a\"b\\c,d{e}f g",
+	};
+	struct store_batch b = { 0 };
+	struct store_user *u;
+	char id[32];
+	bool all = true;
+	const char *member[] = { "cn=a\\,b \"x\" {y},ou=groups,dc=example,dc=com",
+	    NULL };
+
+	for (size_t i = 0; i < DS_ARRAY_SIZE(names); i++) {
+		snprintf(id, sizeof(id), "t-%zu", i);
+		u = add_user(&b, id, id, NULL);
+		free(u->full_name);
+		u->full_name = xdup(names[i]);
+		u->email = xdup(names[i]);
+	}
+	u = add_user(&b, "t-null", "t-null", NULL);
+	free(u->full_name);
+	u->full_name = NULL;
+	add_group(&b, "t-group", "t-group", member);
+	check(write_batch(&b).result == STORE_OK, "roundtrip: hostile names "
+	    "written");
+	for (size_t i = 0; i < DS_ARRAY_SIZE(names); i++) {
+		const char *p[1] = { id };
+		char want[256], *got;
+
+		snprintf(id, sizeof(id), "t-%zu", i);
+		snprintf(want, sizeof(want), "%s|%s", names[i], names[i]);
+		got = sqlp("SELECT full_name || '|' || email FROM dir_user "
+		    "WHERE id = $1", 1, p);
+		if (strcmp(got, want) != 0) {
+			printf("#   %s: want '%s' got '%s'\n", id, want, got);
+			all = false;
+		}
+		free(got);
+	}
+	check(all, "roundtrip: every name read back exactly");
+	check_sql("roundtrip: NULL pointer is SQL NULL ('' for full_name)",
+	    "|true", "SELECT full_name || '|' || (email IS NULL) FROM dir_user "
+	    "WHERE id = 't-null'");
+	check_sql("roundtrip: the word NULL is a string", "false",
+	    "SELECT (email IS NULL)::text FROM dir_user WHERE id = 't-4'");
+	check_sql("roundtrip: member DN", member[0], "SELECT member_dn FROM "
+	    "dir_group_member WHERE group_id = 't-group'");
+	store_batch_free(&b);
+}
+
+static void
+test_duplicates(void)
+{
+	struct store_batch b = { 0 };
+	struct store_user *u;
+	const char *twice[] = { PEOPLE("x"), PEOPLE("X"), NULL };
+
+	add_user(&b, "dup-1", "dup.first", NULL);
+	u = add_user(&b, "dup-1", "dup.last", NULL);
+	add_group(&b, "dup-g", "dupg", twice);
+	(void)u;
+	check(write_batch(&b).result == STORE_OK, "duplicates: an entry twice "
+	    "in one batch is accepted");
+	check_sql("duplicates: the last copy wins", "dup.last",
+	    "SELECT uid FROM dir_user WHERE id = 'dup-1'");
+	check_sql("duplicates: one membership per normalised DN", "1",
+	    "SELECT count(*) FROM dir_group_member WHERE group_id = 'dup-g'");
+	store_batch_free(&b);
+}
+
+static void
+test_busy(void)
+{
+	struct store_batch b = { 0 };
+	struct wres w = { 0 };
+	int second;
+
+	add_user(&b, "busy-1", "busy", NULL);
+	check(store_write(T.s, &b, on_write, &w) == 0 && store_busy(T.s),
+	    "busy: write in flight");
+	second = store_write(T.s, &b, on_write, &w);
+	check(second == -1, "busy: a second write is refused");
+	/* The store copied what it needs: the batch may be refilled now. */
+	store_batch_reset(&b);
+	wait_for(&w.done);
+	check(w.r.result == STORE_OK && !store_busy(T.s), "busy: first write "
+	    "completes");
+	store_batch_free(&b);
+}
+
+static double
+timed_write(struct store_batch *b, struct store_write_report *r)
+{
+	double t0 = now_ms();
+
+	*r = write_batch(b);
+	return now_ms() - t0;
+}
+
+/* 20,000 users in one batch, then the same again (a refresh that finds
+ * nothing changed), then a refresh end over all of them. */
+static void
+test_performance(void)
+{
+	struct store_batch b = { 0 };
+	struct store_write_report r;
+	double ms;
+
+	reset_tables();
+	add_users(&b, "p", 0, 20000);
+	ms = timed_write(&b, &r);
+	printf("# 20000 new users: %.0f ms\n", ms);
+	check(r.result == STORE_OK && r.users_written == 20000 && ms < 1000,
+	    "performance: 20000 users in %.0f ms (< 1000)", ms);
+	check_sql("performance: managers resolved", "0", "SELECT count(*) FROM "
+	    "dir_user WHERE manager_dn IS NOT NULL AND manager_id IS NULL");
+	b.refresh = STORE_REFRESH_BEGIN;
+	add_users(&b, "p", 0, 20000);
+	ms = timed_write(&b, &r);
+	printf("# 20000 unchanged users in a new refresh: %.0f ms\n", ms);
+	check(r.result == STORE_OK && r.users_written == 0 && ms < 1000,
+	    "performance: unchanged batch in %.0f ms", ms);
+	b.refresh = STORE_REFRESH_END_PRESENT;
+	for (int i = 0; i < 20000; i++) {
+		char id[16];
+
+		snprintf(id, sizeof(id), "p%05d", i);
+		store_batch_add_present(&b, id);
+	}
+	ms = timed_write(&b, &r);
+	printf("# 20000 present marks and refresh end: %.0f ms\n", ms);
+	check(r.result == STORE_OK && r.marked_present == 20000 &&
+	    r.deleted == 0, "performance: refresh end in %.0f ms", ms);
+	store_batch_free(&b);
+}
+
+/* The session dies while the write waits on a lock: STORE_FAILED,
+ * nothing written, and the store works again after the reconnect. */
+static void
+test_connection_lost(void)
+{
+	struct store_batch b = { 0 };
+	struct pgconn *other = pg_connect();
+	struct wres w = { 0 };
+	char *pid = sql("SELECT pg_backend_pid()"), *v;
+	const char *p[1] = { pid };
+	double t0;
+
+	if (!check(pg_ready(other), "lost: second connection ready"))
+		goto out;
+	free(sqlp_on(other, "BEGIN", 0, NULL));
+	free(sqlp_on(other, "SELECT 1 FROM dir_sync_state WHERE source = "
+	    "'default' FOR UPDATE", 0, NULL));
+	add_user(&b, "lost-1", "lost", NULL);
+	store_batch_set_cookie(&b, "lost", 4);
+	check(store_write(T.s, &b, on_write, &w) == 0, "lost: write queued");
+	t0 = now_ms();
+	for (;;) {
+		v = sqlp_on(other, "SELECT wait_event_type FROM "
+		    "pg_stat_activity WHERE pid = $1", 1, p);
+		if (strcmp(v, "Lock") == 0 || now_ms() - t0 > 5000)
+			break;
+		free(v);
+	}
+	check_str("lost: write waits on the state row", "Lock", v);
+	free(v);
+	free(sqlp_on(other, "SELECT pg_terminate_backend($1)", 1, p));
+	free(sqlp_on(other, "ROLLBACK", 0, NULL));
+	wait_for(&w.done);
+	check(w.r.result == STORE_FAILED && strstr(w.r.error,
+	    "connection lost") != NULL, "lost: reported as %s",
+	    w.r.error);
+	check(pg_ready(T.pg), "lost: reconnected");
+	check_sql("lost: nothing written", "0|false", "SELECT (SELECT count(*) "
+	    "FROM dir_user WHERE id = 'lost-1') || '|' || (SELECT cookie IS "
+	    "NOT DISTINCT FROM 'lost' FROM dir_sync_state WHERE source = "
+	    "'default')");
+	store_batch_reset(&b);
+	add_user(&b, "lost-1", "lost", NULL);
+	check(write_batch(&b).result == STORE_OK, "lost: next write works");
+out:
+	free(pid);
+	store_batch_free(&b);
+	pgconn_free(other);
+}
+
+/* ---- main ----------------------------------------------------------------- */
+
+struct mres {
+	bool done;
+	enum migrate_state state;
+};
+
+static void
+on_migrated(struct migrate *m, enum migrate_state state, void *arg)
+{
+	struct mres *r = arg;
+
+	r->done = true;
+	r->state = state;
+}
+
+static char *
+read_password(const char *path)
+{
+	char buf[512] = "";
+	FILE *f = path != NULL ? fopen(path, "r") : NULL;
+
+	if (f != NULL) {
+		if (fgets(buf, sizeof(buf), f) == NULL)
+			buf[0] = '\0';
+		fclose(f);
+	}
+	buf[strcspn(buf, "\r\n")] = '\0';
+	return strdup(buf);
+}
+
+static bool
+setup(const char *source)
+{
+	struct mres m = { 0 };
+	struct migrate *mig;
+	struct sres s;
+
+	T.pg = pg_connect();
+	if (!check(pg_ready(T.pg), "setup: connected to %s", T.conninfo))
+		return false;
+	mig = migrate_new(T.pg, on_migrated, &m);
+	migrate_start(mig);
+	wait_for(&m.done);
+	migrate_free(mig);
+	if (!check(m.state == MIGRATE_DONE, "setup: schema migrated"))
+		return false;
+	T.s = store_new(T.pg, source, "syncrepl", 1.0);
+	s = load_state("ldap://one");
+	store_state_clear(&s.st);
+	return check(s.ok, "setup: sync state loaded");
+}
+
+/* One batch for store.sh, which LISTENs with psql meanwhile. */
+static void
+notify_once(void)
+{
+	struct store_batch b = { 0 };
+	struct store_write_report r;
+
+	add_user(&b, "notify-1", "notify.one", NULL);
+	add_user(&b, "notify-2", "notify.two", NULL);
+	r = write_batch(&b);
+	check(r.result == STORE_OK, "notify: batch of 2 new users written");
+	store_batch_free(&b);
+}
+
+int
+main(int argc, char **argv)
+{
+	bool notify = argc > 1 && strcmp(argv[1], "--notify") == 0;
+	const char *level = getenv("TEST_STORE_LOG");
+
+	log_init("test_store");
+	log_set_target(LOG_TARGET_STDERR);
+	log_set_level(level != NULL && log_level_parse(level) >= 0 ?
+	    (enum log_level)log_level_parse(level) : LOG_LEVEL_ERROR);
+	if (getenv("PG_CONNINFO") == NULL) {
+		printf("# SKIP PG_CONNINFO is not set (run store.sh)\n");
+		return 77;
+	}
+	T.conninfo = strdup(getenv("PG_CONNINFO"));
+	T.password = read_password(getenv("PG_PASSWORD_FILE"));
+	T.base = event_base_new();
+	if (setup(notify ? "notify" : "default")) {
+		if (notify) {
+			notify_once();
+		} else {
+			test_basic();
+			test_idempotent();
+			test_managers();
+			test_rename();
+			test_dn_takeover();
+			test_failure();
+			test_state();
+			test_roundtrip();
+			test_duplicates();
+			test_busy();
+			test_refresh_present();
+			test_refresh_delete();
+			test_guard();
+			test_connection_lost();
+			test_performance();
+		}
+	}
+	store_free(T.s);
+	pgconn_free(T.pg);
+	event_base_free(T.base);
+	free(T.conninfo);
+	free(T.password);
+	printf("%d passed, %d failed\n", T.passed, T.failed);
+	return T.failed > 0 ? 1 : 0;
+}
