@@ -423,6 +423,81 @@ test_invalid_documents(void **state)
 	assert_invalid("<dirsync protocol=\"1\"><health ok=\"true\">", NULL);
 }
 
+/* ---- the mirror: <sync> in status and as the reply to "sync" ---------- */
+
+static void
+test_sync_documents(void **state)
+{
+	struct fixture *f = *state;
+	struct status_sync sync = {
+		.mode = "syncrepl", .phase = "persist", .phase_since = 1764100000,
+		.server = "ldap://127.0.0.1:389", .base = "dc=example,dc=com",
+		.users = 100000, .groups = 5000, .memberships = 200000,
+		.dangling_managers = 3, .last_change = 1764100100,
+		.cookie_saved = 1764100100, .lag = 0, .entries_received = 105000,
+		.batches_written = 60, .guard_count = 0,
+		.last_error = "sync search ended: <Server is unwilling> & \"gone\"",
+		.last_error_at = 1764100050,
+	};
+	struct xmlout *x;
+	struct xmlin_doc *d;
+	const struct xmlin_node *n;
+	const char *doc;
+	char *copy;
+
+	f->snap.sync = &sync;
+	f->snap.now = 1764100160;
+	copy = render(DOC_STATUS, &f->snap, NULL, NULL);
+	assert_valid(copy);
+	d = parse(copy);
+	n = xmlin_child(xmlin_root(d), "sync");
+	assert_attr(d, n, "phase", "persist");
+	assert_attr(d, n, "users", "100000");
+	assert_attr(d, n, "dangling-managers", "3");
+	assert_attr(d, n, "cookie-age", "60");
+	assert_string_equal(xmlin_text(d, xmlin_child(n, "last-error")),
+	    sync.last_error);
+	xmlin_free(d);
+	free(copy);
+
+	/* The reply to "sync" carries only the mirror; unknown counts (-1)
+	 * are left out rather than sent as a number. */
+	sync.users = sync.groups = sync.memberships = sync.dangling_managers = -1;
+	sync.phase = "guard";
+	sync.guard_count = 42;
+	x = xmlout_new();
+	status_doc_render_sync(x, &f->snap);
+	doc = xmlout_finish(x, NULL);
+	assert_non_null(doc);
+	assert_valid(doc);
+	d = parse(doc);
+	n = xmlin_first_child(xmlin_root(d));
+	assert_string_equal(xmlin_name(n), "sync");
+	assert_null(xmlin_attr(d, n, "users"));
+	assert_attr(d, n, "guard", "42");
+	xmlin_free(d);
+	xmlout_free(x);
+
+	/* A guard makes the daemon unhealthy: a person must act. */
+	assert_false(status_doc_healthy(&f->snap, NULL, 0));
+
+	/* No mirror: "sync" answers with an error element. */
+	f->snap.sync = NULL;
+	x = xmlout_new();
+	status_doc_render_sync(x, &f->snap);
+	doc = xmlout_finish(x, NULL);
+	assert_valid(doc);
+	assert_non_null(strstr(doc, "code=\"not-running\""));
+	xmlout_free(x);
+
+	x = xmlout_new();
+	status_doc_render_result(x, false, "no deletions are held back");
+	doc = xmlout_finish(x, NULL);
+	assert_valid(doc);
+	assert_non_null(strstr(doc, "<result ok=\"false\">no deletions are held back</result>"));
+	xmlout_free(x);
+}
+
 static void
 test_missing_schema(void **state)
 {
@@ -451,6 +526,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_error_documents, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_invalid_documents, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_sync_documents, setup,
 		    teardown),
 		cmocka_unit_test(test_missing_schema),
 	};
