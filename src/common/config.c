@@ -125,7 +125,7 @@ static const struct config_option config_table[] = {
 	{ .section = "mirror", .name = "batch_size", .type = CONFIG_UINT,
 	  .offset = OFF(mirror_batch_size), .def = "2000", .min = 1,
 	  .max = 100000, .reloadable = false,
-	  .help = "most entries written to PostgreSQL in one transaction" },
+	  .help = "most rows (entries, deletions, presence marks) written to PostgreSQL in one transaction" },
 
 	ATTR_OPTION(unique_id, "attribute holding the permanent id of an entry"),
 	ATTR_OPTION(login, "attribute holding the login name"),

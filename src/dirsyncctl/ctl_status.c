@@ -82,6 +82,26 @@ ctl_status_uptime(char *buf, size_t size, long long s)
 		snprintf(buf, size, "%llds", s);
 }
 
+/* One line for the mirror; `dirsyncctl sync` has the details. */
+static void
+ctl_status_render_sync(const struct xmlin_doc *doc, const struct xmlin_node *y)
+{
+	const struct xmlin_node *err;
+
+	if (y == NULL)
+		return;
+	printf("  %-11s %s, %s (since %s): %s users, %s groups, %s memberships\n",
+	    "mirror", ctl_attr(doc, y, "mode"), ctl_attr(doc, y, "phase"),
+	    ctl_attr(doc, y, "since"), ctl_attr(doc, y, "users"),
+	    ctl_attr(doc, y, "groups"), ctl_attr(doc, y, "memberships"));
+	if (strcmp(ctl_attr(doc, y, "guard"), "0") != 0)
+		printf("  %-11s %s deletions held back: dirsyncctl sync --confirm-deletes\n",
+		    "", ctl_attr(doc, y, "guard"));
+	if ((err = xmlin_child(y, "last-error")) != NULL)
+		printf("  %-11s last error at %s: %s\n", "",
+		    ctl_attr(doc, err, "at"), xmlin_text(doc, err));
+}
+
 static void
 ctl_status_render(const struct xmlin_doc *doc, const struct xmlin_node *root)
 {
@@ -115,6 +135,7 @@ ctl_status_render(const struct xmlin_doc *doc, const struct xmlin_node *root)
 			printf("  %-11s last error at %s: %s\n", "",
 			    ctl_attr(doc, err, "at"), xmlin_text(doc, err));
 	}
+	ctl_status_render_sync(doc, xmlin_child(root, "sync"));
 }
 
 static int

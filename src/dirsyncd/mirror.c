@@ -60,10 +60,13 @@ struct mirror {
 	bool clear_cookie_pending;  /* first batch of that refresh clears it */
 	bool paused;                /* LDAP reading paused (both batches full) */
 	bool steady;
+	bool persist_pending;       /* refresh over; PERSIST once END commits */
 	bool counts_dirty;
 	bool counts_busy;
 	bool confirm_busy;
 	time_t counts_at;
+
+	char last_restart_reason[512];
 
 	struct mirror_status st;
 };
@@ -124,6 +127,7 @@ mirror_stop_source(struct mirror *m)
 	m->batch_first = 0;
 	m->refresh = MIRROR_REFRESH_OFF;
 	m->end_requested = false;
+	m->persist_pending = false;
 	m->run++;
 }
 
@@ -210,12 +214,15 @@ mirror_sink_refresh_end(void *arg, bool delete_unseen)
 	mirror_flush(m);
 }
 
+/* The source is in its steady state; the mirror is once the refresh's
+ * last batch is committed (mirror_write_done), so `sync --wait` never
+ * returns before the content is in the database. */
 static void
 mirror_sink_persist(void *arg)
 {
 	struct mirror *m = arg;
 
-	mirror_set_phase(m, MIRROR_PERSIST);
+	m->persist_pending = true;
 }
 
 static void
@@ -336,11 +343,18 @@ mirror_write_done(const struct store_write_report *r, void *arg)
 		m->st.guard_count = 0;
 	}
 	m->counts_dirty = true;
-	if (w->end)
-		m->steady = true;
 	free(w);
 	if (stale)
 		return;
+	if (m->persist_pending && m->refresh == MIRROR_REFRESH_OFF) {
+		m->persist_pending = false;
+		m->steady = true;
+		m->last_restart_reason[0] = '\0';
+		/* Counts right away, so the first look at the steady state
+		 * shows the real numbers. */
+		m->counts_at = 0;
+		mirror_set_phase(m, MIRROR_PERSIST);
+	}
 	if (m->paused) {
 		ldapconn_set_reading(m->lc, true);
 		m->paused = false;
@@ -441,6 +455,28 @@ mirror_state_loaded(bool ok, const struct store_state *state, const char *error,
 	}
 }
 
+/* auto and syncrepl need RFC 4533 from the server; the polling sources
+ * for servers without it (AD DirSync, USN, timestamps) are not built yet,
+ * so say so plainly instead of retrying a search that cannot work. */
+static bool
+mirror_source_available(struct mirror *m)
+{
+	const struct ldapconn_server_info *info = ldapconn_get_server_info(m->lc);
+
+	if (info == NULL || info->syncrepl)
+		return true;
+	snprintf(m->st.last_error, sizeof(m->st.last_error),
+	    "the server does not offer RFC 4533 content synchronisation "
+	    "(no 1.3.6.1.4.1.4203.1.9.1.1 in supportedControl%s); enable the "
+	    "syncprov overlay (OpenLDAP) or Content Synchronization plug-in (389-ds)",
+	    info->ad_dirsync ? "; this looks like Active Directory, whose "
+	    "DirSync source is not available yet" : "");
+	m->st.last_error_at = time(NULL);
+	log_obj_error("mirror", "cannot start: %s", m->st.last_error);
+	mirror_set_phase(m, MIRROR_FAILED);
+	return false;
+}
+
 static void
 mirror_start(struct mirror *m)
 {
@@ -454,6 +490,8 @@ mirror_start(struct mirror *m)
 		log_obj_error("mirror", "cannot start: %s", m->st.last_error);
 		return;
 	}
+	if (!mirror_source_available(m))
+		return;
 	snprintf(m->st.base, sizeof(m->st.base), "%s", base);
 	mirror_server_id(m, base, server_id, sizeof(server_id));
 	mirror_set_phase(m, MIRROR_STARTING);
@@ -483,7 +521,15 @@ mirror_restart_later(struct mirror *m, const char *why)
 	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
 
 	mirror_stop_source(m);
-	log_obj_warning("mirror", "stopped reason=\"%s\" restart_in_ms=%u", why, ms);
+	/* Like the connections: a new failure is a warning, the same one
+	 * again while retrying is not worth a line each time. */
+	if (strcmp(why, m->last_restart_reason) != 0)
+		log_obj_warning("mirror", "stopped reason=\"%s\" restart_in_ms=%u",
+		    why, ms);
+	else
+		log_obj_debug("mirror", "stopped again reason=\"%s\" restart_in_ms=%u",
+		    why, ms);
+	snprintf(m->last_restart_reason, sizeof(m->last_restart_reason), "%s", why);
 	mirror_set_phase(m, MIRROR_BACKOFF);
 	evtimer_add(m->timer, &tv);
 }
@@ -494,8 +540,9 @@ mirror_update(struct mirror *m, bool ldap_ready, bool schema_ready)
 	m->ldap_ready = ldap_ready;
 	m->schema_ready = schema_ready;
 	if (!ldap_ready || !schema_ready) {
-		if (m->phase != MIRROR_IDLE && m->phase != MIRROR_BACKOFF &&
-		    m->phase != MIRROR_FAILED) {
+		/* FAILED is about the server we were on: the next one (or the
+		 * same after a change) gets a fresh look. */
+		if (m->phase != MIRROR_IDLE && m->phase != MIRROR_BACKOFF) {
 			mirror_stop_source(m);
 			mirror_set_phase(m, MIRROR_IDLE);
 		}

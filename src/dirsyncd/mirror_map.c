@@ -105,15 +105,32 @@ mirror_map_group(const struct attrmap *map, const struct ldapconn_entry *e,
 	g->member_dn = ds_calloc(n ? n : 1, sizeof(char *));
 	g->member_dn_norm = ds_calloc(n ? n : 1, sizeof(char *));
 	for (size_t i = 0; i < n; i++) {
-		char *norm;
+		char *norm, *stripped = NULL;
+		const char *v = vals[i];
 
-		if (dn_normalize(vals[i], &norm, &err) < 0) {
+		/* uniqueMember (RFC 4517 §3.3.21) may end in an optional
+		 * "#'0101'B" UID that is not part of the DN. */
+		if (strcasecmp(map->member, "uniqueMember") == 0) {
+			const char *hash = strrchr(v, '#');
+			size_t len = strlen(v);
+
+			if (hash != NULL && hash > v && hash[-1] != '\\' &&
+			    hash[1] == '\'' && len >= 3 && v[len - 1] == 'B' &&
+			    v[len - 2] == '\'') {
+				stripped = strndup(v, (size_t)(hash - v));
+				if (stripped != NULL)
+					v = stripped;
+			}
+		}
+		if (dn_normalize(v, &norm, &err) < 0) {
+			free(stripped);
 			if (bad_members != NULL)
 				(*bad_members)++;
 			continue;
 		}
-		g->member_dn[g->member_count] = ds_strdup(vals[i]);
+		g->member_dn[g->member_count] = ds_strdup(v);
 		g->member_dn_norm[g->member_count++] = norm;
+		free(stripped);
 	}
 	free(vals);
 	return MIRROR_MAP_GROUP;

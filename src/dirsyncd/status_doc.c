@@ -157,11 +157,17 @@ status_doc_healthy(const struct status_snapshot *s, char *why, size_t size)
 		}
 	}
 	if (s->sync != NULL && (strcmp(s->sync->phase, "failed") == 0 ||
-	    strcmp(s->sync->phase, "guard") == 0)) {
-		snprintf(why, size, "directory mirror is %s%s%s",
-		    s->sync->phase, s->sync->guard_count ?
-		    ": deletions held back, run dirsyncctl sync --confirm-deletes" : "",
-		    s->sync->guard_count ? "" : s->sync->last_error);
+	    strcmp(s->sync->phase, "backoff") == 0)) {
+		snprintf(why, size, "directory mirror is %s: %s", s->sync->phase,
+		    s->sync->last_error && s->sync->last_error[0] ?
+		    s->sync->last_error : "no reason recorded");
+		return false;
+	}
+	if (s->sync != NULL && s->sync->guard_count > 0) {
+		snprintf(why, size,
+		    "directory mirror holds back the deletion of %u users; "
+		    "check the directory, then run dirsyncctl sync --confirm-deletes",
+		    s->sync->guard_count);
 		return false;
 	}
 	if (strcmp(s->schema_state, "done") != 0) {

@@ -33,7 +33,6 @@ static const char sql_members[] =
     "SELECT dir_store_set_members($1, $2, $3, $4)";
 static const char sql_delete[] = "SELECT dir_store_delete($1, $2)";
 static const char sql_present[] = "SELECT dir_store_present($1, $2)";
-static const char sql_link[] = "SELECT dir_store_link($1, $2)";
 static const char sql_refresh_end[] =
     "SELECT * FROM dir_store_refresh_end($1, $2, $3)";
 static const char sql_confirm[] =
@@ -45,22 +44,21 @@ static const char sql_state_ensure[] =
     "RETURNING 1) SELECT count(*) FROM i";
 
 /* A cookie (and a polling high-water mark) is only valid for the server,
- * base and method that produced it.  Returns why it was discarded,
- * the old server and whether there was a cookie. */
-static const char sql_state_check[] =
-    "UPDATE dir_sync_state s SET server_id = $2, base_dn = $3, method = $4, "
-    "cookie = NULL, high_water = NULL, updated_at = now() FROM (SELECT "
-    "source, server_id, base_dn, method, cookie IS NOT NULL AS had FROM "
-    "dir_sync_state WHERE source = $1) o WHERE s.source = o.source AND "
-    "(o.server_id, o.base_dn, o.method) IS DISTINCT FROM ($2, $3, $4) "
-    "RETURNING CASE WHEN o.server_id <> $2 THEN 'server-changed' WHEN "
-    "o.base_dn <> $3 THEN 'base-changed' ELSE 'method-changed' END, "
-    "o.server_id, o.had";
-
-static const char sql_state_read[] =
-    "SELECT server_id, encode(cookie, 'hex'), refresh_gen, "
-    "delete_guard_count, extract(epoch FROM delete_guard_since)::bigint "
-    "FROM dir_sync_state WHERE source = $1";
+ * base and method that produced it: a change discards them.  Returns why
+ * (NULL: nothing changed), the old server, whether a cookie was there,
+ * and the state as it now is. */
+static const char sql_state_sync[] =
+    "WITH o AS (SELECT * FROM dir_sync_state WHERE source = $1 FOR UPDATE), "
+    "u AS (UPDATE dir_sync_state s SET server_id = $2, base_dn = $3, "
+    "method = $4, cookie = NULL, high_water = NULL, updated_at = now() "
+    "FROM o WHERE s.source = o.source AND (o.server_id, o.base_dn, "
+    "o.method) IS DISTINCT FROM ($2, $3, $4) RETURNING 1) "
+    "SELECT CASE WHEN NOT EXISTS (SELECT FROM u) THEN NULL WHEN "
+    "o.server_id <> $2 THEN 'server-changed' WHEN o.base_dn <> $3 THEN "
+    "'base-changed' ELSE 'method-changed' END, o.server_id, "
+    "o.cookie IS NOT NULL, CASE WHEN NOT EXISTS (SELECT FROM u) THEN "
+    "encode(o.cookie, 'hex') END, o.refresh_gen, o.delete_guard_count, "
+    "extract(epoch FROM o.delete_guard_since)::bigint FROM o";
 
 static const char sql_counts[] =
     "SELECT (SELECT count(*) FROM dir_user), (SELECT count(*) FROM "
@@ -79,14 +77,12 @@ enum store_step {
 	STORE_STEP_MEMBERS,      /* member lists of the batch's groups */
 	STORE_STEP_DELETE,       /* delete, or mark deleted in a refresh */
 	STORE_STEP_PRESENT,      /* presence marks */
-	STORE_STEP_LINK,         /* manager and member links around it */
 	STORE_STEP_REFRESH_END,  /* deletions of the refresh, or the guard */
 	STORE_STEP_CONFIRM,      /* held-back deletions */
 	STORE_STEP_FINISH,       /* check every step ran, cookie, NOTIFY */
 	STORE_STEP_COMMIT,
 	STORE_STEP_STATE_ENSURE, /* create the source's row if missing */
-	STORE_STEP_STATE_CHECK,  /* discard the cookie of another server */
-	STORE_STEP_STATE_READ,
+	STORE_STEP_STATE_SYNC,   /* read it; discard another server's cookie */
 	STORE_STEP_COUNTS,
 };
 
@@ -98,14 +94,12 @@ static const char *const store_step_names[] = {
 	[STORE_STEP_MEMBERS] = "members",
 	[STORE_STEP_DELETE] = "delete",
 	[STORE_STEP_PRESENT] = "present",
-	[STORE_STEP_LINK] = "link",
 	[STORE_STEP_REFRESH_END] = "refresh_end",
 	[STORE_STEP_CONFIRM] = "confirm_deletes",
 	[STORE_STEP_FINISH] = "finish",
 	[STORE_STEP_COMMIT] = "commit",
 	[STORE_STEP_STATE_ENSURE] = "state_ensure",
-	[STORE_STEP_STATE_CHECK] = "state_check",
-	[STORE_STEP_STATE_READ] = "state_read",
+	[STORE_STEP_STATE_SYNC] = "state_sync",
 	[STORE_STEP_COUNTS] = "counts",
 };
 
@@ -192,10 +186,12 @@ store_buf_add(struct store_buf *b, const char *s, size_t n)
 
 /* Appends one element of an array literal: "..." with \ and " escaped
  * (the array parser's quoting, which also protects commas, braces,
- * spaces and the word NULL), or a bare NULL for a NULL pointer. */
+ * spaces and the word NULL), or a bare NULL for a NULL pointer.  The
+ * first element opens the literal; store_arr_end() closes it. */
 static void
-store_buf_element(struct store_buf *b, const char *s)
+store_arr_add(struct store_buf *b, const char *s)
 {
+	store_buf_add(b, b->len == 0 ? "{" : ",", 1);
 	if (s == NULL) {
 		store_buf_add(b, "NULL", 4);
 		return;
@@ -214,53 +210,32 @@ store_buf_element(struct store_buf *b, const char *s)
 	store_buf_add(b, "\"", 1);
 }
 
-/* The text form of a PostgreSQL text[] holding the char * found at
- * offset within each of n records stride bytes apart: one function for
- * plain string arrays (stride sizeof(char *), offset 0) and for a field
- * of a struct array.  Returns a malloc'd string, NULL when out of
- * memory. */
+/* The finished literal (malloc'd), or NULL when memory ran out. */
+static char *
+store_arr_end(struct store_buf *b)
+{
+	store_buf_add(b, b->len == 0 ? "{}" : "}", b->len == 0 ? 2 : 1);
+	if (!b->oom)
+		return b->p;
+	free(b->p);
+	return NULL;
+}
+
+/* A text[] literal of the char * found at offset within each of n
+ * records stride bytes apart: plain string arrays (stride sizeof(char
+ * *), offset 0) and one field of a struct array alike. */
 static char *
 store_array(const void *base, size_t n, size_t stride, size_t offset)
 {
 	struct store_buf b = { 0 };
 
-	store_buf_add(&b, "{", 1);
 	for (size_t i = 0; i < n; i++) {
-		const char *rec = (const char *)base + i * stride;
 		const char *s;
 
-		memcpy(&s, rec + offset, sizeof(s));
-		if (i > 0)
-			store_buf_add(&b, ",", 1);
-		store_buf_element(&b, s);
+		memcpy(&s, (const char *)base + i * stride + offset, sizeof(s));
+		store_arr_add(&b, s);
 	}
-	store_buf_add(&b, "}", 1);
-	if (b.oom) {
-		free(b.p);
-		return NULL;
-	}
-	return b.p;
-}
-
-#define STORE_FIELD(arr, n, type, field) \
-	store_array((arr), (n), sizeof(type), offsetof(type, field))
-
-static char *
-store_bool_array(const struct store_user *u, size_t n)
-{
-	char *s = malloc(2 * n + 2), *p = s;
-
-	if (s == NULL)
-		return NULL;
-	*p++ = '{';
-	for (size_t i = 0; i < n; i++) {
-		if (i > 0)
-			*p++ = ',';
-		*p++ = u[i].disabled ? 't' : 'f';
-	}
-	*p++ = '}';
-	*p = '\0';
-	return s;
+	return store_arr_end(&b);
 }
 
 /* bytea in its hex text form, \x..., for a text parameter. */
@@ -280,40 +255,6 @@ store_hex(const unsigned char *data, size_t len)
 	}
 	*p = '\0';
 	return s;
-}
-
-/* The members of the batch's groups as three parallel arrays. */
-static void
-store_members_arrays(const struct store_batch *b, char **gid, char **dn,
-    char **dn_norm)
-{
-	struct store_buf g = { 0 }, d = { 0 }, n = { 0 };
-	bool first = true;
-
-	store_buf_add(&g, "{", 1);
-	store_buf_add(&d, "{", 1);
-	store_buf_add(&n, "{", 1);
-	for (size_t i = 0; i < b->group_count; i++) {
-		const struct store_group *gr = &b->groups[i];
-
-		for (size_t j = 0; j < gr->member_count; j++) {
-			if (!first) {
-				store_buf_add(&g, ",", 1);
-				store_buf_add(&d, ",", 1);
-				store_buf_add(&n, ",", 1);
-			}
-			first = false;
-			store_buf_element(&g, gr->id);
-			store_buf_element(&d, gr->member_dn[j]);
-			store_buf_element(&n, gr->member_dn_norm[j]);
-		}
-	}
-	store_buf_add(&g, "}", 1);
-	store_buf_add(&d, "}", 1);
-	store_buf_add(&n, "}", 1);
-	*gid = g.oom ? (free(g.p), NULL) : g.p;
-	*dn = d.oom ? (free(d.p), NULL) : d.p;
-	*dn_norm = n.oom ? (free(n.p), NULL) : n.p;
 }
 
 /* ---- the operation machinery --------------------------------------------- */
@@ -546,6 +487,26 @@ store_param(struct store_params *p, char *s)
 	return s;
 }
 
+/* The members of the batch's groups, flattened into three parallel
+ * arrays: group id, member DN, member DN normalised. */
+static void
+store_params_members(struct store_params *p, const struct store_batch *b)
+{
+	struct store_buf m[3] = { { 0 } };
+
+	for (size_t i = 0; i < b->group_count; i++) {
+		const struct store_group *g = &b->groups[i];
+
+		for (size_t j = 0; j < g->member_count; j++) {
+			store_arr_add(&m[0], g->id);
+			store_arr_add(&m[1], g->member_dn[j]);
+			store_arr_add(&m[2], g->member_dn_norm[j]);
+		}
+	}
+	for (size_t i = 0; i < 3; i++)
+		p->members[i] = store_param(p, store_arr_end(&m[i]));
+}
+
 static void
 store_params_build(struct store_params *p, const struct store_batch *b)
 {
@@ -553,18 +514,18 @@ store_params_build(struct store_params *p, const struct store_batch *b)
 	for (size_t i = 0; b->user_count > 0 && i < STORE_NUSER; i++)
 		p->user[i] = store_param(p, store_array(b->users,
 		    b->user_count, sizeof(*b->users), store_user_fields[i]));
-	if (b->user_count > 0)
-		p->user[STORE_NUSER] = store_param(p,
-		    store_bool_array(b->users, b->user_count));
+	if (b->user_count > 0) {
+		struct store_buf d = { 0 };
+
+		for (size_t i = 0; i < b->user_count; i++)
+			store_arr_add(&d, b->users[i].disabled ? "t" : "f");
+		p->user[STORE_NUSER] = store_param(p, store_arr_end(&d));
+	}
 	for (size_t i = 0; b->group_count > 0 && i < STORE_NGROUP; i++)
 		p->group[i] = store_param(p, store_array(b->groups,
 		    b->group_count, sizeof(*b->groups), store_group_fields[i]));
-	if (b->group_count > 0) {
-		store_members_arrays(b, &p->members[0], &p->members[1],
-		    &p->members[2]);
-		for (size_t i = 0; i < 3; i++)
-			(void)store_param(p, p->members[i]);
-	}
+	if (b->group_count > 0)
+		store_params_members(p, b);
 	if (b->deleted_count > 0)
 		p->deleted = store_param(p, store_array(b->deleted_ids,
 		    b->deleted_count, sizeof(char *), 0));
@@ -620,20 +581,6 @@ store_queue_rows(struct store_op *op, const struct store_batch *b,
 		v[1] = p->present;
 		store_send(op, STORE_STEP_PRESENT, sql_present, 2, v);
 	}
-}
-
-/* Links after every row of the batch is in place, so a manager or a
- * member arriving in this very batch is found. */
-static void
-store_queue_links(struct store_op *op, const struct store_batch *b,
-    struct store_params *p)
-{
-	const char *v[2];
-
-	v[0] = b->user_count > 0 ? p->user[0] : "{}";
-	v[1] = b->group_count > 0 ? p->group[0] : "{}";
-	if (b->user_count > 0 || b->group_count > 0)
-		store_send(op, STORE_STEP_LINK, sql_link, 2, v);
 }
 
 static void
@@ -704,7 +651,6 @@ store_write(struct store *s, const struct store_batch *b, store_write_cb cb,
 	s->write = op;
 	store_queue_open(op, b->refresh == STORE_REFRESH_BEGIN);
 	store_queue_rows(op, b, &p);
-	store_queue_links(op, b, &p);
 	store_queue_end(op, b);
 	store_queue_close(op, p.cookie, b->cookie_len > 0 || b->clear_cookie);
 	store_params_free(&p);
@@ -719,47 +665,34 @@ store_busy(const struct store *s)
 
 /* ---- state, confirmation, counts -------------------------------------- */
 
-static int
-store_hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return c >= 'A' && c <= 'F' ? c - 'A' + 10 : 0;
-}
-
 static void
 store_handle_state_step(struct store_op *op, enum store_step step,
     const struct pgresult *res)
 {
 	struct store_state *st = &op->state;
-	const char *hex;
+	const char *hex = pgresult_value(res, 0, 3);
 
 	if (step == STORE_STEP_STATE_ENSURE) {
 		st->found = store_value_ll(res, 0) == 0;
-	} else if (step == STORE_STEP_STATE_CHECK && pgresult_ntuples(res) > 0) {
+		return;
+	}
+	if (step != STORE_STEP_STATE_SYNC || pgresult_ntuples(res) == 0)
+		return;
+	if (pgresult_value(res, 0, 0) != NULL)
 		log_obj_info(STORE_OBJ, "cookie discarded reason=%s source=%s "
 		    "had_cookie=%s old_server=\"%s\" new_server=\"%s\"",
 		    pgresult_value(res, 0, 0), store_src(op),
 		    pgresult_value(res, 0, 2), pgresult_value(res, 0, 1),
 		    st->server_id);
-	} else if (step == STORE_STEP_STATE_READ && pgresult_ntuples(res) > 0) {
-		snprintf(st->server_id, sizeof(st->server_id), "%s",
-		    pgresult_value(res, 0, 0));
-		hex = pgresult_value(res, 0, 1);
-		if (hex != NULL && *hex != '\0') {
-			st->cookie_len = strlen(hex) / 2;
-			st->cookie = ds_calloc(1, st->cookie_len);
-			for (size_t i = 0; i < st->cookie_len; i++)
-				st->cookie[i] = (unsigned char)(
-				    store_hexval(hex[2 * i]) << 4 |
-				    store_hexval(hex[2 * i + 1]));
-		}
-		st->refresh_gen = store_value_ll(res, 2);
-		st->guard_count = store_value_u(res, 3);
-		st->guard_since = store_value_ll(res, 4);
+	if (hex != NULL && *hex != '\0') {
+		st->cookie_len = strlen(hex) / 2;
+		st->cookie = ds_calloc(1, st->cookie_len);
+		for (size_t i = 0; i < st->cookie_len; i++)
+			(void)sscanf(hex + 2 * i, "%2hhx", &st->cookie[i]);
 	}
+	st->refresh_gen = store_value_ll(res, 4);
+	st->guard_count = store_value_u(res, 5);
+	st->guard_since = store_value_ll(res, 6);
 }
 
 /* The callback may not be able to run later (no event base here), so a
@@ -782,8 +715,7 @@ store_load_state(struct store *s, const char *server_id, const char *base_dn,
 	snprintf(op->state.server_id, sizeof(op->state.server_id), "%s", v[1]);
 	store_send(op, STORE_STEP_BEGIN, "BEGIN", 0, NULL);
 	store_send(op, STORE_STEP_STATE_ENSURE, sql_state_ensure, 4, v);
-	store_send(op, STORE_STEP_STATE_CHECK, sql_state_check, 4, v);
-	store_send(op, STORE_STEP_STATE_READ, sql_state_read, 1, v);
+	store_send(op, STORE_STEP_STATE_SYNC, sql_state_sync, 4, v);
 	store_send(op, STORE_STEP_COMMIT, "COMMIT", 0, NULL);
 }
 
