@@ -263,28 +263,22 @@ daemon_signal_cb(evutil_socket_t sig, short what, void *arg)
 
 /* ---- maintenance timer ----------------------------------------------- */
 
-static unsigned long long
-daemon_now_usec(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (unsigned long long)ts.tv_sec * 1000000ULL +
-	    (unsigned long long)ts.tv_nsec / 1000;
-}
-
 static void
 daemon_maintenance(struct daemon *d)
 {
-	unsigned long long now = daemon_now_usec();
-
-	/* Ping at half the interval, as sd_watchdog_enabled(3) advises; the
-	 * ping only comes from a loop that is turning, which is the point. */
-	if (d->watchdog_usec && now - d->last_watchdog_usec >= d->watchdog_usec / 2) {
-		sdnotify_watchdog();
-		d->last_watchdog_usec = now;
-	}
 	mirror_tick(d->mirror);
+}
+
+/* Its own timer at half the interval, as sd_watchdog_enabled(3) advises
+ * (a check on the 1 s tick could miss a beat to clock rounding); the
+ * ping only comes from a loop that is turning, which is the point. */
+static void
+daemon_watchdog_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	sdnotify_watchdog();
 }
 
 static void
@@ -336,6 +330,13 @@ daemon_init(struct daemon *d, struct config *cfg, struct ds_error *err)
 	d->maintenance = event_new(d->base, -1, EV_PERSIST, daemon_maintenance_cb, d);
 	event_add(d->maintenance, &second);
 	d->watchdog_usec = sdnotify_watchdog_usec();
+	if (d->watchdog_usec) {
+		struct timeval half = { (time_t)(d->watchdog_usec / 2 / 1000000),
+			(suseconds_t)(d->watchdog_usec / 2 % 1000000) };
+
+		d->watchdog = event_new(d->base, -1, EV_PERSIST, daemon_watchdog_cb, d);
+		event_add(d->watchdog, &half);
+	}
 
 	daemon_pg_settings(cfg, &pgs);
 	d->pg = pgconn_new(d->base, &pgs, daemon_pg_state_changed, d);
@@ -382,6 +383,8 @@ daemon_cleanup(struct daemon *d)
 	migrate_free(d->migrate);
 	if (d->maintenance)
 		event_free(d->maintenance);
+	if (d->watchdog)
+		event_free(d->watchdog);
 	if (d->sig_term)
 		event_free(d->sig_term);
 	if (d->sig_int)

@@ -35,9 +35,9 @@ struct daemon {
 	struct status_server *status;
 
 	struct event *sig_term, *sig_int, *sig_hup;
-	struct event *maintenance;      /* 1 s timer: watchdog, systemd status */
+	struct event *maintenance;      /* 1 s timer: counts, housekeeping */
+	struct event *watchdog;         /* WATCHDOG=1 at half the interval */
 	unsigned long long watchdog_usec;
-	unsigned long long last_watchdog_usec;
 	bool stopping;
 };
 

@@ -68,6 +68,16 @@ struct mirror {
 
 	char last_restart_reason[512];
 
+	/* The write in flight (the store takes one at a time) and the last
+	 * state load: kept here, not allocated per call, so a store freed
+	 * with work outstanding (a stop) leaves nothing behind. */
+	struct {
+		unsigned run;
+		bool had_cookie;
+		bool end;
+	} write;
+	unsigned load_run;
+
 	struct mirror_status st;
 };
 
@@ -248,12 +258,6 @@ mirror_sink_ended(void *arg, const char *why)
 static void
 mirror_write_done(const struct store_write_report *r, void *arg);
 
-struct mirror_write {
-	struct mirror *m;
-	unsigned run;
-	bool had_cookie;
-	bool end;
-};
 
 /* Which refresh step the batch about to be written is. */
 static enum store_refresh_op
@@ -281,7 +285,6 @@ mirror_next_refresh_op(struct mirror *m)
 static void
 mirror_flush(struct mirror *m)
 {
-	struct mirror_write *w;
 	bool must = m->end_requested || m->refresh == MIRROR_REFRESH_PENDING;
 
 	if (store_batch_size(&m->batch) == 0 && m->batch.cookie_len == 0 && !must)
@@ -296,14 +299,11 @@ mirror_flush(struct mirror *m)
 	m->batch.refresh = mirror_next_refresh_op(m);
 	m->batch.clear_cookie = m->clear_cookie_pending &&
 	    m->batch.refresh == STORE_REFRESH_BEGIN;
-	w = ds_calloc(1, sizeof(*w));
-	w->m = m;
-	w->run = m->run;
-	w->had_cookie = m->batch.cookie_len > 0;
-	w->end = m->batch.refresh == STORE_REFRESH_END_PRESENT ||
+	m->write.run = m->run;
+	m->write.had_cookie = m->batch.cookie_len > 0;
+	m->write.end = m->batch.refresh == STORE_REFRESH_END_PRESENT ||
 	    m->batch.refresh == STORE_REFRESH_END_DELETE;
-	if (store_write(m->store, &m->batch, mirror_write_done, w) < 0) {
-		free(w);
+	if (store_write(m->store, &m->batch, mirror_write_done, m) < 0) {
 		mirror_restart_later(m, "cannot write to PostgreSQL");
 		return;
 	}
@@ -318,32 +318,29 @@ mirror_flush(struct mirror *m)
 static void
 mirror_write_done(const struct store_write_report *r, void *arg)
 {
-	struct mirror_write *w = arg;
-	struct mirror *m = w->m;
-	bool stale = w->run != m->run;
+	struct mirror *m = arg;
+	bool stale = m->write.run != m->run;
 
 	if (r->result == STORE_FAILED) {
 		if (!stale) {
 			mirror_error(m, r->error);
 			mirror_restart_later(m, r->error);
 		}
-		free(w);
 		return;
 	}
 	m->st.batches_written++;
 	if (r->users_written || r->groups_written || r->deleted)
 		m->st.last_change = time(NULL);
-	if (w->had_cookie)
+	if (m->write.had_cookie)
 		m->st.cookie_saved = time(NULL);
 	if (r->result == STORE_GUARD_TRIPPED) {
 		m->st.guard_count = r->guard_count;
 		log_obj_warning("mirror", "delete guard tripped: %u users would be deleted; nothing was deleted; run dirsyncctl sync --confirm-deletes",
 		    r->guard_count);
-	} else if (w->end) {
+	} else if (m->write.end) {
 		m->st.guard_count = 0;
 	}
 	m->counts_dirty = true;
-	free(w);
 	if (stale)
 		return;
 	if (m->persist_pending && m->refresh == MIRROR_REFRESH_OFF) {
@@ -395,18 +392,12 @@ mirror_base(const struct mirror *m)
 	return info != NULL ? info->naming_context : "";
 }
 
-struct mirror_start {
-	struct mirror *m;
-	unsigned run;
-};
-
 static void
 mirror_state_loaded(bool ok, const struct store_state *state, const char *error,
     void *arg)
 {
-	struct mirror_start *ms = arg;
-	struct mirror *m = ms->m;
-	bool stale = ms->run != m->run;
+	struct mirror *m = arg;
+	bool stale = m->load_run != m->run;
 	struct source_sink sink = {
 		.refresh_begin = mirror_sink_refresh_begin,
 		.entry = mirror_sink_entry,
@@ -425,7 +416,6 @@ mirror_state_loaded(bool ok, const struct store_state *state, const char *error,
 	struct ds_error err;
 	bool full;
 
-	free(ms);
 	if (stale || m->phase != MIRROR_STARTING)
 		return;
 	if (!ok) {
@@ -480,7 +470,6 @@ mirror_source_available(struct mirror *m)
 static void
 mirror_start(struct mirror *m)
 {
-	struct mirror_start *ms;
 	char server_id[1024];
 	const char *base = mirror_base(m);
 
@@ -495,10 +484,8 @@ mirror_start(struct mirror *m)
 	snprintf(m->st.base, sizeof(m->st.base), "%s", base);
 	mirror_server_id(m, base, server_id, sizeof(server_id));
 	mirror_set_phase(m, MIRROR_STARTING);
-	ms = ds_calloc(1, sizeof(*ms));
-	ms->m = m;
-	ms->run = m->run;
-	store_load_state(m->store, server_id, base, mirror_state_loaded, ms);
+	m->load_run = m->run;
+	store_load_state(m->store, server_id, base, mirror_state_loaded, m);
 }
 
 static void

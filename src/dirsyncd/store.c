@@ -1,6 +1,7 @@
 /* store.c - the directory mirror's batched writer (see store.h): one
- * batch becomes one transaction of a dozen multi-row statements whose
- * rows travel as text-array parameters expanded by unnest().
+ * batch becomes one transaction of a handful of statements, each a call
+ * of a dir_store_* function (schema/pg/002_mirror.sql) that receives the
+ * batch's rows as text-array parameters.
  *
  * It must never block, never send one statement per entry, never run a
  * pass over a whole table per batch (only at the end of a refresh), and
@@ -101,6 +102,14 @@ static const char *const store_step_names[] = {
 	[STORE_STEP_STATE_ENSURE] = "state_ensure",
 	[STORE_STEP_STATE_SYNC] = "state_sync",
 	[STORE_STEP_COUNTS] = "counts",
+};
+
+static const char *const store_refresh_names[] = {
+	[STORE_REFRESH_NONE] = "none",
+	[STORE_REFRESH_BEGIN] = "begin",
+	[STORE_REFRESH_CONTINUE] = "continue",
+	[STORE_REFRESH_END_PRESENT] = "end-present",
+	[STORE_REFRESH_END_DELETE] = "end-delete",
 };
 
 enum store_op_kind {
@@ -343,7 +352,10 @@ store_src(const struct store_op *op)
 /* Remember the first failure only: after it, every statement of the
  * transaction fails with "current transaction is aborted", which says
  * nothing.  pgconn leaves READY before it fails the queries of a lost
- * connection, which tells a dropped session from an SQL error. */
+ * connection, which tells a dropped session from an SQL error.  A lost
+ * connection usually means the server rolled back, but a COMMIT that
+ * reached it just before may have committed: the owner reloads the
+ * state after reconnecting, and writing the batch again is harmless. */
 static void
 store_note_failure(struct store_op *op, enum store_step step,
     const struct pgresult *res)
@@ -431,9 +443,9 @@ store_report_write(struct store_op *op)
 		if (op->parked > 0)
 			log_obj_info(STORE_OBJ, "parked %u stale rows whose DN "
 			    "another entry now holds", op->parked);
-		log_obj_debug(STORE_OBJ, "batch committed source=%s refresh=%d "
+		log_obj_debug(STORE_OBJ, "batch committed source=%s refresh=%s "
 		    "users=%u groups=%u deleted=%u present=%u changed=%lld "
-		    "ms=%ld", store_src(op), (int)op->refresh,
+		    "ms=%ld", store_src(op), store_refresh_names[op->refresh],
 		    r->users_written, r->groups_written, r->deleted,
 		    r->marked_present, op->changed, store_elapsed_ms(op));
 	}
@@ -636,6 +648,7 @@ store_write(struct store *s, const struct store_batch *b, store_write_cb cb,
 	struct store_op *op;
 
 	if (s->write != NULL || b == NULL ||
+	    (size_t)b->refresh >= DS_ARRAY_SIZE(store_refresh_names) ||
 	    pgconn_get_state(s->pg) != PGCONN_READY)
 		return -1;
 	store_params_build(&p, b);
@@ -909,20 +922,23 @@ store_batch_add_group(struct store_batch *b)
 	return g;
 }
 
+static void
+store_push_id(char ***ids, size_t *count, size_t *cap, const char *id)
+{
+	*ids = store_grow(*ids, *count, cap, sizeof(char *));
+	(*ids)[(*count)++] = ds_strdup(id);
+}
+
 void
 store_batch_add_deleted(struct store_batch *b, const char *id)
 {
-	b->deleted_ids = store_grow(b->deleted_ids, b->deleted_count,
-	    &b->deleted_cap, sizeof(char *));
-	b->deleted_ids[b->deleted_count++] = ds_strdup(id);
+	store_push_id(&b->deleted_ids, &b->deleted_count, &b->deleted_cap, id);
 }
 
 void
 store_batch_add_present(struct store_batch *b, const char *id)
 {
-	b->present_ids = store_grow(b->present_ids, b->present_count,
-	    &b->present_cap, sizeof(char *));
-	b->present_ids[b->present_count++] = ds_strdup(id);
+	store_push_id(&b->present_ids, &b->present_count, &b->present_cap, id);
 }
 
 void
