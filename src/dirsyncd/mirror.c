@@ -248,7 +248,7 @@ mirror_sink_ended(void *arg, const char *why)
 {
 	struct mirror *m = arg;
 
-	m->src = NULL;   /* the source is done; stop() must not run */
+	/* The source sends nothing more; mirror_stop_source() frees it. */
 	mirror_error(m, why);
 	mirror_restart_later(m, why);
 }
@@ -321,11 +321,16 @@ mirror_write_done(const struct store_write_report *r, void *arg)
 	struct mirror *m = arg;
 	bool stale = m->write.run != m->run;
 
+	if (stale) {
+		/* A write of a run that was since stopped: its result says
+		 * nothing about the current run, but the store is free again,
+		 * and the current run's batch may be waiting for it. */
+		mirror_flush(m);
+		return;
+	}
 	if (r->result == STORE_FAILED) {
-		if (!stale) {
-			mirror_error(m, r->error);
-			mirror_restart_later(m, r->error);
-		}
+		mirror_error(m, r->error);
+		mirror_restart_later(m, r->error);
 		return;
 	}
 	m->st.batches_written++;
@@ -334,15 +339,12 @@ mirror_write_done(const struct store_write_report *r, void *arg)
 	if (m->write.had_cookie)
 		m->st.cookie_saved = time(NULL);
 	if (r->result == STORE_GUARD_TRIPPED) {
+		/* The store has logged it, with the numbers. */
 		m->st.guard_count = r->guard_count;
-		log_obj_warning("mirror", "delete guard tripped: %u users would be deleted; nothing was deleted; run dirsyncctl sync --confirm-deletes",
-		    r->guard_count);
 	} else if (m->write.end) {
 		m->st.guard_count = 0;
 	}
 	m->counts_dirty = true;
-	if (stale)
-		return;
 	if (m->persist_pending && m->refresh == MIRROR_REFRESH_OFF) {
 		m->persist_pending = false;
 		m->steady = true;

@@ -792,6 +792,7 @@ static void
 store_complete(struct store_op *op)
 {
 	bool ok = !op->failed, live = op->s != NULL;
+	enum log_level level = op->lost ? LOG_LEVEL_WARNING : LOG_LEVEL_ERROR;
 
 	switch (op->kind) {
 	case STORE_OP_WRITE:
@@ -799,7 +800,7 @@ store_complete(struct store_op *op)
 		return;
 	case STORE_OP_LOAD:
 		if (!ok)
-			log_obj_error(STORE_OBJ, "loading sync state failed "
+			log_at(level, STORE_OBJ, "loading sync state failed "
 			    "source=%s err=\"%s\"", store_src(op), op->error);
 		if (live && op->cb.state != NULL)
 			op->cb.state(ok, ok ? &op->state : NULL,
@@ -807,7 +808,7 @@ store_complete(struct store_op *op)
 		return;
 	case STORE_OP_CONFIRM:
 		if (!ok)
-			log_obj_error(STORE_OBJ, "confirming deletions failed "
+			log_at(level, STORE_OBJ, "confirming deletions failed "
 			    "source=%s err=\"%s\"", store_src(op), op->error);
 		else if (op->guard_tripped)
 			log_obj_info(STORE_OBJ, "held-back deletions confirmed "

@@ -219,12 +219,17 @@ on_write(const struct store_write_report *r, void *arg)
 	w->done = true;
 }
 
+static double last_queue_ms; /* store_write() itself: building params */
+
 static struct store_write_report
 write_batch(struct store_batch *b)
 {
 	struct wres w = { 0 };
+	double t0 = now_ms();
+	int rc = store_write(T.s, b, on_write, &w);
 
-	if (store_write(T.s, b, on_write, &w) != 0) {
+	last_queue_ms = now_ms() - t0;
+	if (rc != 0) {
 		w.r.result = STORE_FAILED;
 		snprintf(w.r.error, sizeof(w.r.error), "store_write refused");
 		return w.r;
@@ -386,27 +391,36 @@ add_group(struct store_batch *b, const char *id, const char *cn,
 
 /* ---- scenarios ------------------------------------------------------------ */
 
+/* Alice, Bob (managed by Alice, disabled), group staff (Alice, Bob as
+ * "Bob", a DN nobody has, group sub) and group sub (Bob). */
 static void
-test_basic(void)
+add_basic(struct store_batch *b)
 {
-	struct store_batch b = { 0 };
-	struct store_write_report r;
-	struct store_user *u;
-	struct store_counts c;
 	const char *staff[] = { PEOPLE("alice"), PEOPLE("Bob"),
 	    PEOPLE("nobody"), GROUPS("sub"), NULL };
 	const char *sub[] = { PEOPLE("bob"), NULL };
+	struct store_user *u = add_user(b, "u-alice", "alice", NULL);
 
-	u = add_user(&b, "u-alice", "alice", NULL);
 	u->login_alt = xdup("alice.a");
 	u->given_name = xdup("Alice");
 	u->surname = xdup("Liddell");
 	u->email = xdup("alice@example.com");
 	u->user_type = xdup("employee");
-	u = add_user(&b, "u-bob", "bob", "alice");
+	u = add_user(b, "u-bob", "bob", "alice");
 	u->disabled = true;
-	add_group(&b, "g-staff", "staff", staff);
-	add_group(&b, "g-sub", "sub", sub);
+	add_group(b, "g-staff", "staff", staff);
+	add_group(b, "g-sub", "sub", sub);
+}
+
+static void
+test_basic(void)
+{
+	struct store_batch b = { 0 };
+	struct store_write_report r;
+	struct store_counts c;
+
+	reset_tables();
+	add_basic(&b);
 	store_batch_set_cookie(&b, "c1", 2);
 	r = write_batch(&b);
 	check(r.result == STORE_OK && r.users_written == 2 &&
@@ -452,26 +466,13 @@ test_idempotent(void)
 {
 	struct store_batch b = { 0 };
 	struct store_write_report r;
-	const char *staff[] = { PEOPLE("alice"), PEOPLE("Bob"),
-	    PEOPLE("nobody"), GROUPS("sub"), NULL };
-	const char *sub[] = { PEOPLE("bob"), NULL };
 	const char *stamp = "SELECT string_agg(id || updated_at, ',' ORDER BY "
 	    "id) || (SELECT count(*) FROM dir_group_member) FROM (SELECT id, "
 	    "updated_at FROM dir_user UNION ALL SELECT id, updated_at FROM "
 	    "dir_group) x";
 	char *before = sql(stamp), *after;
-	struct store_user *u;
 
-	u = add_user(&b, "u-alice", "alice", NULL);
-	u->login_alt = xdup("alice.a");
-	u->given_name = xdup("Alice");
-	u->surname = xdup("Liddell");
-	u->email = xdup("alice@example.com");
-	u->user_type = xdup("employee");
-	u = add_user(&b, "u-bob", "bob", "alice");
-	u->disabled = true;
-	add_group(&b, "g-staff", "staff", staff);
-	add_group(&b, "g-sub", "sub", sub);
+	add_basic(&b);
 	r = write_batch(&b);
 	after = sql(stamp);
 	check(r.result == STORE_OK && r.users_written == 0 &&
@@ -562,8 +563,9 @@ test_dn_takeover(void)
 	check(write_batch(&b).result == STORE_OK, "takeover: old entry's "
 	    "rename arrives");
 	check_sql("takeover: old row restored",
-	    "uid=pat.old,ou=people,dc=example,dc=com|0", "SELECT dn_norm || "
-	    "'|' || sync_gen FROM dir_user WHERE id = 'u-pat'");
+	    "uid=pat.old,ou=people,dc=example,dc=com|true", "SELECT dn_norm || "
+	    "'|' || (sync_gen = refresh_gen) FROM dir_user, dir_sync_state "
+	    "WHERE id = 'u-pat' AND source = 'default'");
 	store_batch_free(&b);
 }
 
@@ -709,6 +711,7 @@ test_failure(void)
 	u->dn = NULL;
 	add_group(&b, "f-group", "fgroup", NULL);
 	store_batch_set_cookie(&b, "bad", 3);
+	printf("# the store logs the next error on purpose\n");
 	r = write_batch(&b);
 	check(r.result == STORE_FAILED, "failure: batch reported failed");
 	check(strstr(r.error, "23502") != NULL && strstr(r.error, "\"dn\"") !=
@@ -721,6 +724,14 @@ test_failure(void)
 	add_user(&b, "f-ok", "fine", NULL);
 	check(write_batch(&b).result == STORE_OK, "failure: next batch works "
 	    "(no transaction left open)");
+	/* The DN's uniqueness is checked at COMMIT (deferred). */
+	add_user(&b, "f-twin1", "twin", NULL);
+	add_user(&b, "f-twin2", "twin", NULL);
+	r = write_batch(&b);
+	check(r.result == STORE_FAILED && strstr(r.error, "step commit") &&
+	    strstr(r.error, "23505") && sql_num("SELECT count(*) FROM dir_user "
+	    "WHERE id LIKE 'f-twin%'") == 0, "failure: a duplicate DN fails "
+	    "at COMMIT, nothing written");
 	free(before);
 	free(after);
 	store_batch_free(&b);
@@ -819,13 +830,11 @@ static void
 test_duplicates(void)
 {
 	struct store_batch b = { 0 };
-	struct store_user *u;
 	const char *twice[] = { PEOPLE("x"), PEOPLE("X"), NULL };
 
 	add_user(&b, "dup-1", "dup.first", NULL);
-	u = add_user(&b, "dup-1", "dup.last", NULL);
+	add_user(&b, "dup-1", "dup.last", NULL);
 	add_group(&b, "dup-g", "dupg", twice);
-	(void)u;
 	check(write_batch(&b).result == STORE_OK, "duplicates: an entry twice "
 	    "in one batch is accepted");
 	check_sql("duplicates: the last copy wins", "dup.last",
@@ -864,28 +873,52 @@ timed_write(struct store_batch *b, struct store_write_report *r)
 	return now_ms() - t0;
 }
 
+/* The same 20,000 rows by one plain INSERT ... SELECT, rolled back: what
+ * the table's indexes and foreign keys cost on this machine right now. */
+static double
+raw_insert_ms(void)
+{
+	double t0 = now_ms();
+
+	free(sql("BEGIN; INSERT INTO dir_user (id, dn, dn_norm, uid, full_name, "
+	    "manager_dn, manager_dn_norm, manager_id) SELECT 'p' || "
+	    "lpad(i::text, 5, '0'), 'uid=p.' || lpad(i::text, 5, '0') || "
+	    "',ou=people,dc=example,dc=com', 'uid=p.' || lpad(i::text, 5, '0') "
+	    "|| ',ou=people,dc=example,dc=com', 'p.' || i, 'p.' || i, "
+	    "'uid=p.00000,ou=People,dc=example,dc=com', "
+	    "'uid=p.00000,ou=people,dc=example,dc=com', CASE WHEN i > 0 THEN "
+	    "'p00000' END FROM generate_series(0, 19999) i ORDER BY i; "
+	    "ROLLBACK"));
+	return now_ms() - t0;
+}
+
 /* 20,000 users in one batch, then the same again (a refresh that finds
- * nothing changed), then a refresh end over all of them. */
+ * nothing changed), then a refresh end over all of them.  Timed against
+ * the raw INSERT, so a loaded machine does not fail it but a quadratic
+ * plan (minutes) or a per-row round trip does. */
 static void
 test_performance(void)
 {
 	struct store_batch b = { 0 };
 	struct store_write_report r;
-	double ms;
+	double ms, raw;
 
 	reset_tables();
+	raw = raw_insert_ms();
 	add_users(&b, "p", 0, 20000);
 	ms = timed_write(&b, &r);
-	printf("# 20000 new users: %.0f ms\n", ms);
-	check(r.result == STORE_OK && r.users_written == 20000 && ms < 1000,
-	    "performance: 20000 users in %.0f ms (< 1000)", ms);
+	printf("# 20000 new users: %.0f ms (raw INSERT of the same rows: %.0f "
+	    "ms; building the parameters: %.0f ms)\n", ms, raw, last_queue_ms);
+	check(r.result == STORE_OK && r.users_written == 20000 &&
+	    ms < 2 * raw + 500, "performance: 20000 users in %.0f ms (raw "
+	    "INSERT %.0f ms)", ms, raw);
 	check_sql("performance: managers resolved", "0", "SELECT count(*) FROM "
 	    "dir_user WHERE manager_dn IS NOT NULL AND manager_id IS NULL");
 	b.refresh = STORE_REFRESH_BEGIN;
 	add_users(&b, "p", 0, 20000);
 	ms = timed_write(&b, &r);
 	printf("# 20000 unchanged users in a new refresh: %.0f ms\n", ms);
-	check(r.result == STORE_OK && r.users_written == 0 && ms < 1000,
+	check(r.result == STORE_OK && r.users_written == 0 && ms < 2 * raw + 500,
 	    "performance: unchanged batch in %.0f ms", ms);
 	b.refresh = STORE_REFRESH_END_PRESENT;
 	for (int i = 0; i < 20000; i++) {
@@ -898,6 +931,16 @@ test_performance(void)
 	printf("# 20000 present marks and refresh end: %.0f ms\n", ms);
 	check(r.result == STORE_OK && r.marked_present == 20000 &&
 	    r.deleted == 0, "performance: refresh end in %.0f ms", ms);
+	/* Persist mode: one change per batch, into the 20,000. */
+	ms = now_ms();
+	for (int i = 0; i < 100; i++) {
+		add_users(&b, "q", i, i + 1);
+		r = write_batch(&b);
+	}
+	ms = (now_ms() - ms) / 100;
+	printf("# one-user batches into 20000 users: %.1f ms each\n", ms);
+	check(r.result == STORE_OK && ms < 100, "performance: one-user batch "
+	    "in %.1f ms", ms);
 	store_batch_free(&b);
 }
 
