@@ -25,6 +25,10 @@ struct ds_error {
  * can write `return ds_error_set(err, "...")`. */
 int ds_error_set(struct ds_error *err, const char *fmt, ...) DS_PRINTF(2, 3);
 
+/* Milliseconds on the monotonic clock: for deadlines and durations,
+ * never for wall-clock times. */
+long long ds_monotonic_ms(void);
+
 /* strdup that aborts on out-of-memory: a daemon that cannot allocate a
  * few bytes cannot do anything useful, and checking every small
  * allocation hides the real logic.  Large or input-sized allocations use

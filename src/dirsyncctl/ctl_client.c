@@ -13,21 +13,12 @@
 
 #include "status_proto.h"
 
-static long long
-ctl_client_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Wait for fd to become ready for events before the deadline. */
 static int
 ctl_client_wait(int fd, short events, long long deadline)
 {
 	struct pollfd pfd = { .fd = fd, .events = events };
-	long long left = deadline - ctl_client_now_ms();
+	long long left = deadline - ds_monotonic_ms();
 	int n;
 
 	if (left <= 0)
@@ -72,7 +63,7 @@ char *
 ctl_client_exchange(const char *socket_path, const char *line,
     unsigned timeout_ms, size_t *len, struct ds_error *err)
 {
-	long long deadline = ctl_client_now_ms() + timeout_ms;
+	long long deadline = ds_monotonic_ms() + timeout_ms;
 	size_t cap = 8192, used = 0;
 	char *buf = NULL, *req;
 	size_t reqlen, sent = 0;

@@ -115,21 +115,12 @@ ctl_sync_show(const struct ctl_globals *g, bool xml)
 	return rc;
 }
 
-static long long
-ctl_sync_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Poll until the mirror is in its steady state; one progress line per
  * change of what it reports, so a log of it stays short. */
 static int
 ctl_sync_wait(const struct ctl_globals *g, unsigned wait_s)
 {
-	long long deadline = ctl_sync_now_ms() + (long long)wait_s * 1000;
+	long long deadline = ds_monotonic_ms() + (long long)wait_s * 1000;
 	char last[256] = "";
 
 	for (;;) {
@@ -163,7 +154,7 @@ ctl_sync_wait(const struct ctl_globals *g, unsigned wait_s)
 		xmlin_free(doc);
 		if (done)
 			return CTL_EXIT_OK;
-		if (ctl_sync_now_ms() >= deadline) {
+		if (ds_monotonic_ms() >= deadline) {
 			fprintf(stderr, "dirsyncctl: not in steady state after %u s\n", wait_s);
 			return CTL_EXIT_FAIL;
 		}

@@ -100,7 +100,7 @@ struct ldapconn {
 	unsigned long long written; /* bytes libldap wrote (sbio layer) */
 	bool tls_bounded;           /* handshake running: sbio waits, bounded */
 	bool tls_timed_out;
-	long long tls_deadline; /* ldapconn_now_ms() */
+	long long tls_deadline; /* ds_monotonic_ms() */
 	struct event *ev_read;  /* persistent, once ld exists */
 	struct event *ev_write; /* one-shot: connect done, or flush a request */
 	struct event *ev_timer; /* step timeout, or the backoff delay */
@@ -539,21 +539,12 @@ ldapconn_send_bind(struct ldapconn *lc)
  * silent.  So while tls_bounded is set the layer waits for the socket
  * with poll() until the deadline, then fails with ETIMEDOUT, which the
  * TLS library treats as fatal. */
-static long long
-ldapconn_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int
 ldapconn_sbio_wait(Sockbuf_IO_Desc *sbiod, short events)
 {
 	struct ldapconn *lc = sbiod->sbiod_pvt;
 	struct pollfd pfd = { .fd = -1, .events = events };
-	long long ms = lc->tls_deadline - ldapconn_now_ms();
+	long long ms = lc->tls_deadline - ds_monotonic_ms();
 
 	ber_sockbuf_ctrl(sbiod->sbiod_sb, LBER_SB_OPT_GET_FD, &pfd.fd);
 	if (ms <= 0 || poll(&pfd, 1, (int)ms) == 0) {
@@ -637,7 +628,7 @@ ldapconn_install_tls(struct ldapconn *lc)
 	int fd = -1, rc;
 
 	lc->step = "tls";
-	lc->tls_deadline = ldapconn_now_ms() + lc->cfg.network_timeout_ms;
+	lc->tls_deadline = ds_monotonic_ms() + lc->cfg.network_timeout_ms;
 	lc->tls_bounded = true;
 	lc->tls_timed_out = false;
 	rc = ldap_install_tls(lc->ld);
