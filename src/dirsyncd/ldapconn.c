@@ -97,10 +97,7 @@ struct ldapconn {
 	LDAP *ld;
 	bool broken;    /* a send failed; the read handler cleans up */
 	char host[256]; /* host part of the URI, for TLS errors */
-	unsigned long long written; /* bytes libldap wrote (sbio layer) */
-	bool tls_bounded;           /* handshake running: sbio waits, bounded */
-	bool tls_timed_out;
-	long long tls_deadline; /* ds_monotonic_ms() */
+	struct ldapconn_io io;  /* our Sockbuf layer's state (ldapconn_io.c) */
 	struct event *ev_read;  /* persistent, once ld exists */
 	struct event *ev_write; /* one-shot: connect done, or flush a request */
 	struct event *ev_timer; /* step timeout, or the backoff delay */
@@ -526,99 +523,6 @@ ldapconn_send_bind(struct ldapconn *lc)
 	ldapconn_handshake_sent(lc, rc, msgid, LDAPCONN_OP_BIND);
 }
 
-/* ---- our lber Sockbuf layer ------------------------------------------- */
-
-/* It sits just above the TCP/IPC provider and does two things.  It counts
- * the bytes libldap writes, so we know when a partly written request
- * still progresses (ldapconn_on_writable).  And it bounds the TLS
- * handshake: ldap_install_tls() runs it synchronously.  libldap 2.5 bounds
- * it by LDAP_OPT_NETWORK_TIMEOUT only when built with
- * LDAP_USE_NON_BLOCKING_TLS (2.6's default; Debian's 2.5 lacks it) and
- * otherwise, on our non-blocking socket, calls the handshake again and
- * again without waiting - a busy loop with no end if the server stays
- * silent.  So while tls_bounded is set the layer waits for the socket
- * with poll() until the deadline, then fails with ETIMEDOUT, which the
- * TLS library treats as fatal. */
-static int
-ldapconn_sbio_wait(Sockbuf_IO_Desc *sbiod, short events)
-{
-	struct ldapconn *lc = sbiod->sbiod_pvt;
-	struct pollfd pfd = { .fd = -1, .events = events };
-	long long ms = lc->tls_deadline - ds_monotonic_ms();
-
-	ber_sockbuf_ctrl(sbiod->sbiod_sb, LBER_SB_OPT_GET_FD, &pfd.fd);
-	if (ms <= 0 || poll(&pfd, 1, (int)ms) == 0) {
-		lc->tls_timed_out = true;
-		errno = ETIMEDOUT;
-		return -1;
-	}
-	return 0; /* ready, or EINTR: try again */
-}
-
-static bool
-ldapconn_sbio_again(Sockbuf_IO_Desc *sbiod, ber_slen_t n)
-{
-	struct ldapconn *lc = sbiod->sbiod_pvt;
-
-	return n < 0 && lc->tls_bounded &&
-	       (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR);
-}
-
-static ber_slen_t
-ldapconn_sbio_read(Sockbuf_IO_Desc *sbiod, void *buf, ber_len_t len)
-{
-	ber_slen_t n;
-
-	while (ldapconn_sbio_again(sbiod,
-	    n = LBER_SBIOD_READ_NEXT(sbiod, buf, len)))
-		if (ldapconn_sbio_wait(sbiod, POLLIN) < 0)
-			return -1;
-	return n;
-}
-
-static ber_slen_t
-ldapconn_sbio_write(Sockbuf_IO_Desc *sbiod, void *buf, ber_len_t len)
-{
-	struct ldapconn *lc = sbiod->sbiod_pvt;
-	ber_slen_t n;
-
-	while (ldapconn_sbio_again(sbiod,
-	    n = LBER_SBIOD_WRITE_NEXT(sbiod, buf, len)))
-		if (ldapconn_sbio_wait(sbiod, POLLOUT) < 0)
-			return -1;
-	if (n > 0)
-		lc->written += (unsigned long long)n;
-	return n;
-}
-
-static int
-ldapconn_sbio_setup(Sockbuf_IO_Desc *sbiod, void *arg)
-{
-	sbiod->sbiod_pvt = arg;
-	return 0;
-}
-
-static int
-ldapconn_sbio_remove(Sockbuf_IO_Desc *sbiod)
-{
-	return 0;
-}
-
-static int
-ldapconn_sbio_ctrl(Sockbuf_IO_Desc *sbiod, int opt, void *arg)
-{
-	return LBER_SBIOD_CTRL_NEXT(sbiod, opt, arg);
-}
-
-static Sockbuf_IO ldapconn_sbio = {
-	.sbi_setup = ldapconn_sbio_setup,
-	.sbi_remove = ldapconn_sbio_remove,
-	.sbi_ctrl = ldapconn_sbio_ctrl,
-	.sbi_read = ldapconn_sbio_read,
-	.sbi_write = ldapconn_sbio_write,
-	.sbi_close = NULL, /* the provider below closes the descriptor */
-};
-
 /* The one bounded wait: the handshake, at most network_timeout. */
 static int
 ldapconn_install_tls(struct ldapconn *lc)
@@ -628,11 +532,11 @@ ldapconn_install_tls(struct ldapconn *lc)
 	int fd = -1, rc;
 
 	lc->step = "tls";
-	lc->tls_deadline = ds_monotonic_ms() + lc->cfg.network_timeout_ms;
-	lc->tls_bounded = true;
-	lc->tls_timed_out = false;
+	lc->io.deadline = ds_monotonic_ms() + lc->cfg.network_timeout_ms;
+	lc->io.bounded = true;
+	lc->io.timed_out = false;
 	rc = ldap_install_tls(lc->ld);
-	lc->tls_bounded = false;
+	lc->io.bounded = false;
 	/* libevent caches the time per loop pass: without this, timers armed
 	 * next (the backoff) would count from before the handshake. */
 	event_base_update_cache_time(lc->base);
@@ -644,7 +548,7 @@ ldapconn_install_tls(struct ldapconn *lc)
 		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 	if (rc == LDAP_SUCCESS)
 		return 0;
-	if (lc->tls_timed_out) {
+	if (lc->io.timed_out) {
 		ldapconn_fail(lc, "tls: handshake timed out after %u ms",
 		    lc->cfg.network_timeout_ms);
 		return -1;
@@ -888,8 +792,8 @@ ldapconn_on_connected(struct ldapconn *lc)
 	    ldapconn_read_cb, lc);
 	event_add(lc->ev_read, NULL);
 	if (ldap_get_option(lc->ld, LDAP_OPT_SOCKBUF, &sb) ||
-	    ber_sockbuf_add_io(sb, &ldapconn_sbio,
-	        LBER_SBIOD_LEVEL_PROVIDER + 1, lc) < 0) {
+	    ber_sockbuf_add_io(sb, &ldapconn_io_layer,
+	        LBER_SBIOD_LEVEL_PROVIDER + 1, &lc->io) < 0) {
 		ldapconn_fail(lc, "init: cannot add our Sockbuf layer");
 		return;
 	}
@@ -1128,10 +1032,10 @@ ldapconn_read_cb(evutil_socket_t fd, short what, void *arg)
 static void
 ldapconn_on_writable(struct ldapconn *lc)
 {
-	unsigned long long before = lc->written;
+	unsigned long long before = lc->io.written;
 
 	ldapconn_on_readable(lc);
-	if (lc->written != before && lc->ld != NULL && !lc->doomed)
+	if (lc->io.written != before && lc->ld != NULL && !lc->doomed)
 		event_add(lc->ev_write, NULL);
 }
 

@@ -28,6 +28,17 @@ struct ldapconn_controls {
 	LDAPControl **ctrls;
 };
 
+/* State of the Sockbuf layer in ldapconn_io.c, one per connection. */
+struct ldapconn_io {
+	unsigned long long written; /* bytes libldap wrote */
+	bool bounded;               /* TLS handshake running: waits, bounded */
+	bool timed_out;             /* the bounded wait hit the deadline */
+	long long deadline;         /* ds_monotonic_ms() */
+};
+
+/* Push above the provider with ber_sockbuf_add_io(), arg = the state. */
+extern Sockbuf_IO ldapconn_io_layer;
+
 /* Copy a SearchResultEntry; NULL if undecodable or out of memory. */
 struct ldapconn_entry *ldapconn_entry_new(LDAP *ld, LDAPMessage *msg);
 void ldapconn_entry_free(struct ldapconn_entry *e);
