@@ -4,7 +4,9 @@
 # servers:
 #
 #   (a) a paged ldapsearch of the entries and attributes the mirror reads,
-#       as the daemon's bind DN, to /dev/null (best of BENCH_SEARCH_RUNS)
+#       as the daemon's bind DN, to /dev/null (best of BENCH_SEARCH_RUNS);
+#       also (a'), the same through the syncrepl control (refreshOnly, no
+#       cookie): not a target, it tells slapd's share of (b) from ours
 #   (e) a psql COPY of the same rows into unlogged tables (best of
 #       BENCH_SEARCH_RUNS): the raw write cost
 #   (b) dirsyncd's initial sync, from process start (schema already
@@ -27,7 +29,7 @@
 # BENCH_GROUPS=500 BENCH_MEMBERSHIPS=20000 BENCH_MODIFIES=200.
 # NOTIFY_LATENCY: the helper binary (default: the build's, else compiled
 # into the temp dir with cc, libpq and libldap).
-# shellcheck disable=SC2317  # helpers called indirectly
+# shellcheck disable=SC2119,SC2317  # helpers called indirectly, optional args
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR/../.. source=tests/harness/lib.sh
@@ -96,6 +98,16 @@ raw_search() {
 }
 say "(a) paged ldapsearch as $LDAP_SERVICE_DN, best of $RUNS:"
 search_ms=$(best_of "$RUNS" raw_search)
+# Not a target, a diagnosis: the same refresh through the content
+# synchronisation control (refreshOnly, no cookie), as syncprov serves
+# the daemon.  When (b) is slow, this says whether slapd or dirsyncd is.
+sync_search() {
+	ldapsearch -x -LLL -o ldif-wrap=no -E '!sync=ro' -H "$LDAP_URI" \
+	    -D "$LDAP_SERVICE_DN" -y "$LDAP_SERVICE_PW_FILE" -b "$LDAP_BASE" \
+	    "$FILTER" "${ATTRS[@]}" >/dev/null
+}
+say "(a') the same as a syncrepl refreshOnly ldapsearch, best of $RUNS:"
+syncsearch_ms=$(best_of "$RUNS" sync_search)
 
 # ---- (e) raw write: COPY of the same rows ---------------------------------------------
 
@@ -152,7 +164,7 @@ harness_write_mirror_config --file "$HARNESS_DIR/warmup.conf" \
 harness_spawn_dirsyncd "$HARNESS_DIR/warmup.conf" "$HARNESS_DIR/dirsyncd-warmup.log"
 warm=$HARNESS_LAST_PID
 harness_wait_dirsyncd "$warm" "$HARNESS_DIR/status.sock" "$HARNESS_DIR/dirsyncd-warmup.log"
-schema_done() { [[ $(harness_schema_state) == done ]]; }
+schema_done() { [[ $(harness_schema_state) == 'done' ]]; }
 wait_for "schema migrated" 60 schema_done ||
     harness_die "warm-up: schema not migrated (see $HARNESS_DIR/dirsyncd-warmup.log)"
 harness_sync_wait_phase persist 30 || say "warm-up: no persist phase; going on"
@@ -243,6 +255,8 @@ echo "bench-sync: $USERS users, $GROUP_COUNT groups, $MEMBERSHIPS memberships ($
     "$(nproc) CPUs, ${cpu_model:-unknown CPU}, $ram"
 row measure value baseline ratio target result
 row "(a) paged ldapsearch, best of $RUNS" "$search_ms ms" "" "" "" ""
+row "(a') same, syncrepl refreshOnly" "$syncsearch_ms ms" "(a) $search_ms ms" \
+    "$(awk -v b="$syncsearch_ms" -v a="$search_ms" 'BEGIN { printf "%.2f", b / a }')" "" ""
 row "(e) COPY into unlogged tables" "$copy_ms ms" "" "" "" ""
 row "(b) initial sync to persist" "$sync_ms ms" "(a) $search_ms ms" "$ratio" "<= 1.5" "$b_ok"
 row "    same, against (a) + (e)" "$sync_ms ms" "(a)+(e) $((search_ms + copy_ms)) ms" \

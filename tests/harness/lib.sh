@@ -51,6 +51,9 @@
 #               -> DIRSYNCD_PID DIRSYNCD_LOG HARNESS_STATUS_SOCKET
 #   mail        $FAKE_SENDMAIL (tests/harness/fake-sendmail) appends to
 #               $FAKE_SENDMAIL_OUT
+#   mirror      harness_write_mirror_config, harness_sync_* (the `dirsyncctl
+#               sync` document), harness_ldif, harness_mirror_compare, ...:
+#               see "Directory mirror" below
 
 # Where the sources and the build are: `make check` exports both; direct
 # runs (bash tests/integration/x.sh) fall back to the repository itself.
@@ -927,7 +930,9 @@ harness_log_since() { tail -n "+$(($1 + 1))" "${2:-$DIRSYNCD_LOG}"; }
 #               harness_sync_validate, harness_sync_confirm_deletes
 #               (all take [-s SOCKET] last)
 #   directory   harness_ldif (change records on stdin), harness_ldap_value
-#               DN ATTR, harness_ldap_uuid DN, harness_mirror_compare ARGS
+#               DN ATTR, harness_ldap_uuid DN, harness_mirror_compare ARGS,
+#               harness_ldap_filter_escape VALUE, harness_ldap_delete_refint
+#               DN..., _harness_ldif_dns (DNs of LDIF on stdin)
 #   database    pg_sql_vars SQL NAME=VALUE..., harness_pg_poll MS EXPECTED SQL,
 #               harness_listen_start CHANNEL SECS, harness_listen_result
 #               (-> HARNESS_LISTEN_NOTES)
@@ -998,12 +1003,13 @@ harness_sync_wait_phase() {
 	return 1
 }
 
-# harness_sync_wait SECS [-s SOCKET] - `dirsyncctl sync --wait`: progress
-# lines on stdout, exit 0 once the mirror is in persist.
+# harness_sync_wait SECS [-s SOCKET] - `dirsyncctl sync --wait=SECS`:
+# progress lines on stdout, exit 0 once the mirror is in persist, 1 when
+# SECS pass first.
 harness_sync_wait() {
 	local secs=$1 sock=${HARNESS_STATUS_SOCKET:-$HARNESS_DIR/status.sock}
 	[[ ${2:-} == -s ]] && sock=$3
-	"$DIRSYNCCTL" -s "$sock" -T "$secs" sync --wait
+	"$DIRSYNCCTL" -s "$sock" sync --wait="$secs"
 }
 
 # harness_sync_validate [-s SOCKET] - `dirsyncctl sync --xml` validates

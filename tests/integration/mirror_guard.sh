@@ -108,6 +108,7 @@ t_check "6%: back in persist" harness_sync_wait_phase persist 60
 t_check "6%: deleted without confirmation" wait_for "75 users" 10 users_are 75
 t_eq "6%: exactly the deleted entries" 0 "$(still_mirrored)"
 t_eq "6%: no guard" 0 "$(sync_attr guard)"
+# shellcheck disable=SC2016  # expands in the child shell
 t_check "6%: the log does not mention the guard" \
     bash -c '! grep -q "delete guard" <<<"$1"' _ "$(harness_log_since "$mark")"
 

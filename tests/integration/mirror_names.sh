@@ -96,7 +96,7 @@ MANAGER[quotes]="cn=anne\\2bmarie dupont,ou=people,dc=example,dc=com"; MANAGER_O
 MANAGER[yamada]="cn=JOSÉ MÜLLER,ou=people,dc=example,dc=com"; MANAGER_OF[yamada]=jose
 MANAGER[upper]="cn=\\E5\\B1\\B1\\E7\\94\\B0\\E5\\A4\\AA\\E9\\83\\8E,$PEOPLE"; MANAGER_OF[upper]=yamada
 MANAGER[jose]="cn=ünïcödé ångström,$PEOPLE"; MANAGER_OF[jose]=upper
-MANAGER[hash]="cn=\\23hash leading,$PEOPLE"; MANAGER_OF[hash]=hash       # itself
+MANAGER[hash]="cn=\\23hash leading,$PEOPLE"; MANAGER_OF[hash]="hash"     # itself
 MANAGER[lead]="cn=Trailing Space\\20,$PEOPLE"; MANAGER_OF[lead]=trail
 MANAGER[trail]="cn=\\20Leading Space,$PEOPLE"; MANAGER_OF[trail]=lead  # a cycle
 MANAGER[equals]="uid=multi+cn=multi value,$PEOPLE"; MANAGER_OF[equals]=multi
