@@ -312,6 +312,42 @@ visible "back in the user filter: mirrored again, link resolved" 1 \
     "SELECT count(*) FROM dir_user r JOIN dir_user b ON b.id = r.manager_id
      WHERE r.uid = 'live.report' AND b.uid = 'live.boss'"
 
+# A member who leaves the filter and comes back is a member again: the
+# group lists the DN all along (no refint overlay rewrites it), and the
+# mirror keeps direct members as the group lists them.
+person live.member | harness_ldif
+harness_ldif <<-EOF
+dn: cn=live-group,$GROUP_OU
+changetype: add
+objectClass: groupOfNames
+cn: live-group
+member: uid=live.member,$PEOPLE
+EOF
+members_of_live_group="SELECT count(*) || '|' || count(m.member_user_id)
+    FROM dir_group_member m JOIN dir_group g ON g.id = m.group_id
+    WHERE g.name = 'live-group'"
+visible "a new group with a member" "1|1" "$members_of_live_group"
+harness_ldif <<-EOF
+dn: uid=live.member,$PEOPLE
+changetype: modify
+replace: employeeType
+employeeType: gone
+EOF
+visible "a member leaves the user filter" 0 \
+    "SELECT count(*) FROM dir_user WHERE uid = 'live.member'"
+t_eq "the group still lists the member's DN, unresolved" "1|0" \
+    "$(q "$members_of_live_group")"
+harness_ldif <<-EOF
+dn: uid=live.member,$PEOPLE
+changetype: modify
+replace: employeeType
+employeeType: regular
+EOF
+visible "back in the user filter: a member of the group again" "1|1" \
+    "$members_of_live_group"
+printf 'dn: cn=live-group,%s\nchangetype: delete\n' "$GROUP_OU" | harness_ldif
+visible "group delete: its member rows go with it" "0|0" "$members_of_live_group"
+
 harness_ldap_delete_refint "$LIVE_DN"
 visible "delete: the row is gone" 0 "SELECT count(*) FROM dir_user WHERE id = '$live'"
 t_eq "delete: other users untouched" "$nest_e" "$(id_of nest.e)"
