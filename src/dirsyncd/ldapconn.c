@@ -1288,10 +1288,18 @@ ldapconn_set_reading(struct ldapconn *lc, bool on)
 	if (lc->reading_paused == !on)
 		return;
 	lc->reading_paused = !on;
-	/* Resuming: libldap may already hold complete messages the kernel
-	 * will not report readable again. */
-	if (on && lc->ev_read != NULL)
-		event_active(lc->ev_read, EV_READ, 0);
+	if (lc->ev_read == NULL)
+		return;
+	/* Paused: stop watching, or a socket that stays readable would wake
+	 * the loop again and again for nothing.  Resuming: libldap may
+	 * already hold complete messages the kernel will not report readable
+	 * again, so run the handler once. */
+	if (!on) {
+		event_del(lc->ev_read);
+		return;
+	}
+	event_add(lc->ev_read, NULL);
+	event_active(lc->ev_read, EV_READ, 0);
 }
 
 void

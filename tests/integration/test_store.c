@@ -844,6 +844,86 @@ test_duplicates(void)
 	store_batch_free(&b);
 }
 
+/* A group rewritten with a member gone, one new, one respelled and one
+ * sent twice; members listed before their entries exist are linked when
+ * the entries arrive; one member less in a big group is a small write,
+ * not a pass per member over the list. */
+static void
+test_member_diff(void)
+{
+	struct store_batch b = { 0 };
+	struct store_write_report r;
+	const char *before[] = { PEOPLE("md.a"), PEOPLE("md.b"),
+	    GROUPS("mdsub"), PEOPLE("md.late"), NULL };
+	const char *after[] = { PEOPLE("MD.A"), GROUPS("mdsub"),
+	    PEOPLE("md.d"), PEOPLE("md.late"), PEOPLE("Md.D"), NULL };
+	const char *links = "SELECT string_agg(member_dn || ':' || "
+	    "coalesce(member_user_id, '') || ':' || coalesce(member_group_id, "
+	    "''), ' ' ORDER BY member_dn_norm) FROM dir_group_member WHERE "
+	    "group_id = 'md-g'";
+	enum { BIG = 10000 };
+	char **big = calloc(BIG + 1, sizeof(char *));
+	double ms;
+
+	add_user(&b, "md-a", "md.a", NULL);
+	add_user(&b, "md-b", "md.b", NULL);
+	add_user(&b, "md-d", "md.d", NULL);
+	add_group(&b, "md-sub", "mdsub", NULL);
+	add_group(&b, "md-g", "mdg", before);
+	check(write_batch(&b).result == STORE_OK, "member diff: group with 4 "
+	    "members written");
+	check_sql("member diff: a member not mirrored yet stays unlinked",
+	    GROUPS("mdsub") "::md-sub " PEOPLE("md.a") ":md-a: "
+	    PEOPLE("md.b") ":md-b: " PEOPLE("md.late") "::", links);
+	add_group(&b, "md-g", "mdg", after);
+	r = write_batch(&b);
+	check(r.result == STORE_OK, "member diff: group rewritten");
+	check_sql("member diff: gone, kept, respelled, added once (last "
+	    "spelling)", GROUPS("mdsub") "::md-sub " PEOPLE("MD.A") ":md-a: "
+	    PEOPLE("Md.D") ":md-d: " PEOPLE("md.late") "::", links);
+	add_user(&b, "md-late", "md.late", NULL);
+	check(write_batch(&b).result == STORE_OK, "member diff: the late "
+	    "member arrives");
+	check_sql("member diff: the late member is linked", "md-late",
+	    "SELECT member_user_id FROM dir_group_member WHERE group_id = "
+	    "'md-g' AND member_dn_norm = '" PEOPLE("md.late") "'");
+	add_user(&b, "md-late", "md.later", NULL);
+	check(write_batch(&b).result == STORE_OK, "member diff: the late "
+	    "member renamed");
+	check_sql("member diff: the renamed member's old DN is unlinked",
+	    "(null)", "SELECT member_user_id FROM dir_group_member WHERE "
+	    "group_id = 'md-g' AND member_dn_norm = '" PEOPLE("md.late") "'");
+
+	for (int i = 0; i < BIG; i++) {
+		char dn[128];
+
+		snprintf(dn, sizeof(dn), "uid=big.%05d,ou=people,dc=example,"
+		    "dc=com", i);
+		big[i] = strdup(dn);
+	}
+	add_group(&b, "md-big", "mdbig", (const char *const *)big);
+	check(write_batch(&b).result == STORE_OK, "member diff: a group of "
+	    "%d members", BIG);
+	free(big[BIG / 2]);
+	big[BIG / 2] = big[BIG - 1];
+	big[BIG - 1] = NULL;
+	add_group(&b, "md-big", "mdbig", (const char *const *)big);
+	ms = now_ms();
+	r = write_batch(&b);
+	ms = now_ms() - ms;
+	printf("# one member less in a group of %d: %.1f ms\n", BIG, ms);
+	check(r.result == STORE_OK && ms < 1000, "member diff: one member "
+	    "less in %d in %.0f ms", BIG, ms);
+	check_sql("member diff: exactly that member gone", "9999|0",
+	    "SELECT count(*) || '|' || count(*) FILTER (WHERE member_dn_norm = "
+	    "'uid=big.05000,ou=people,dc=example,dc=com') FROM "
+	    "dir_group_member WHERE group_id = 'md-big'");
+	for (int i = 0; i < BIG; i++)
+		free(big[i]);
+	free(big);
+	store_batch_free(&b);
+}
+
 static void
 test_busy(void)
 {
@@ -1091,6 +1171,7 @@ main(int argc, char **argv)
 			test_state();
 			test_roundtrip();
 			test_duplicates();
+			test_member_diff();
 			test_busy();
 			test_refresh_present();
 			test_refresh_delete();
