@@ -18,6 +18,7 @@ struct source {
 	unsigned op;              /* ldapconn operation id of the search */
 	bool full;                /* started without a cookie */
 	bool refreshing;          /* refresh phase not finished yet */
+	bool present_phase;       /* a present phase ended during this refresh */
 	unsigned long entries;    /* entry messages, for the log */
 };
 
@@ -78,8 +79,11 @@ syncrepl_refresh_done(struct source *src, bool present_phase)
 		return;
 	src->refreshing = false;
 	/* Without a cookie the server sent the whole content, so whatever it
-	 * did not send is gone whichever phase it ended with. */
-	src->sink.refresh_end(src->sink.arg, present_phase || src->full);
+	 * did not send is gone whichever phase it ended with; and after a
+	 * present phase (§3.4), even one followed by a delete phase, every
+	 * entry it did not report is gone too. */
+	src->sink.refresh_end(src->sink.arg,
+	    present_phase || src->present_phase || src->full);
 	log_obj_info("mirror", "refresh done entries=%lu phase=%s",
 	    src->entries, present_phase ? "present" : "delete");
 	src->sink.persist(src->sink.arg);
@@ -97,6 +101,8 @@ syncrepl_on_info(struct source *src, const struct syncrepl_proto_info_value *inf
 		syncrepl_cookie(src, &info->cookie);
 		/* refreshDone FALSE: a present phase followed by a delete
 		 * phase (§3.4); the refresh goes on. */
+		if (info->kind == SYNCREPL_PROTO_INFO_REFRESH_PRESENT)
+			src->present_phase = true;
 		if (info->refresh_done)
 			syncrepl_refresh_done(src,
 			    info->kind == SYNCREPL_PROTO_INFO_REFRESH_PRESENT);
