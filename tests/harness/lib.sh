@@ -204,17 +204,22 @@ _harness_secret_file() {
 # Ports
 
 # Print a free loopback TCP port, reserved for this test until it exits.
-# Candidates are random in 20000-59999; a port is taken when something
+# Candidates are random between 20000 and the start of the kernel's
+# ephemeral range (ip_local_port_range): a port in that range can be
+# taken at any moment by an outgoing connection of another test, and a
+# server that then cannot bind fails its start; a port is taken when something
 # listens on it or another harness holds its lock directory (mkdir is
 # atomic, so two parallel tests never get the same port).  A lock whose
 # owner is dead is stale and reused.  Safe to call in $(...): the lock
 # records the test's own pid ($$), and the EXIT trap releases it.
 harness_free_port() {
 	local port i owner
+	: "${HARNESS_EPHEMERAL_LOW:=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)}"
+	((HARNESS_EPHEMERAL_LOW > 21000)) || HARNESS_EPHEMERAL_LOW=32768
 	mkdir -p "$HARNESS_PORT_LOCKDIR" 2>/dev/null &&
 	    chmod 1777 "$HARNESS_PORT_LOCKDIR" 2>/dev/null
 	for ((i = 0; i < 200; i++)); do
-		port=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+		port=$((20000 + (RANDOM * 32768 + RANDOM) % (${HARNESS_EPHEMERAL_LOW:-32768} - 20000)))
 		_harness_port_listening "$port" && continue
 		if ! mkdir "$HARNESS_PORT_LOCKDIR/$port" 2>/dev/null; then
 			owner=$(cat "$HARNESS_PORT_LOCKDIR/$port/pid" 2>/dev/null)
@@ -251,7 +256,8 @@ _harness_release_ports() {
 
 _harness_port_listening() {
 	if command -v ss >/dev/null 2>&1; then
-		[[ -n $(ss -Hltn "sport = :$1" 2>/dev/null) ]]
+		# Any socket on the port counts, not only listeners.
+		[[ -n $(ss -Htan "sport = :$1" 2>/dev/null) ]]
 	else
 		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 	fi
