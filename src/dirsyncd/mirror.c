@@ -6,6 +6,7 @@
  * batches. */
 #include "mirror.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -696,6 +697,36 @@ mirror_build_filter(const struct config *cfg, const struct attrmap *map)
 	return f;
 }
 
+/* The shape of an RFC 4515 filter: one parenthesised item, parentheses
+ * balanced, escapes complete.  Enough to catch the typical typo at -t
+ * instead of as a server error on every retry; the server checks the
+ * rest. */
+static int
+mirror_filter_check(const char *f, struct ds_error *err)
+{
+	int depth = f[0] == '(' ? 0 : 1;   /* a bare "a=b" is wrapped */
+
+	if (f[0] == '\0')
+		return 0;
+	for (const char *p = f; *p; p++) {
+		if (*p == '\\') {
+			if (!isxdigit((unsigned char)p[1]) || !isxdigit((unsigned char)p[2]))
+				return ds_error_set(err,
+				    "'\\' must be followed by two hex digits (RFC 4515 3): %s", f);
+			p += 2;
+		} else if (depth == 0 && p > f) {
+			return ds_error_set(err, "text after the closing ')': %s", f);
+		} else if (*p == '(') {
+			depth++;
+		} else if (*p == ')') {
+			depth--;
+		}
+	}
+	if (depth != (f[0] == '(' ? 0 : 1))
+		return ds_error_set(err, "unbalanced parentheses: %s", f);
+	return 0;
+}
+
 int
 mirror_check_config(const struct config *cfg, struct ds_error *err)
 {
@@ -704,6 +735,12 @@ mirror_check_config(const struct config *cfg, struct ds_error *err)
 
 	if (mirror_build_map(cfg, &map, &e) < 0)
 		return ds_error_set(err, "%s", e.msg);
+	if (mirror_filter_check(cfg->mirror_user_filter, &e) < 0)
+		return ds_error_set(err, "%s:%u: mirror.user_filter: %s", cfg->path,
+		    config_line_of(cfg, "mirror", "user_filter"), e.msg);
+	if (mirror_filter_check(cfg->mirror_group_filter, &e) < 0)
+		return ds_error_set(err, "%s:%u: mirror.group_filter: %s", cfg->path,
+		    config_line_of(cfg, "mirror", "group_filter"), e.msg);
 	return 0;
 }
 

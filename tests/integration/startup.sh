@@ -67,6 +67,26 @@ bad_lines=$(grep -cvE "^$bad:[0-9]+: " <<<"$out" || true)
 t_eq "every line of -t output is FILE:LINE: message" 0 "$bad_lines"
 t_check "-t does not claim OK on errors" bash -c "! grep -q 'configuration OK' <<<\"\$1\"" _ "$out"
 
+# A malformed mirror filter is caught by -t, at its line, not by the
+# server on every retry.
+harness_write_config --file "$HARNESS_DIR/filter.conf" \
+    '[mirror]' 'user_filter = (&(objectClass=inetOrgPerson)(uid=a*)'
+rc=0
+out=$("$DIRSYNCD" -t -c "$HARNESS_DIR/filter.conf" 2>&1) || rc=$?
+t_eq "unbalanced user_filter refused" 1 "$rc"
+t_grep "the refusal names file, line and option" \
+    "^$HARNESS_DIR/filter.conf:[0-9]+: mirror.user_filter: unbalanced parentheses" "$out"
+harness_write_config --file "$HARNESS_DIR/filter2.conf" \
+    '[mirror]' 'group_filter = (cn=a\zz)'
+rc=0
+out=$("$DIRSYNCD" -t -c "$HARNESS_DIR/filter2.conf" 2>&1) || rc=$?
+t_eq "bad escape in group_filter refused" 1 "$rc"
+t_grep "the escape error names the option" "mirror.group_filter: .*two hex digits" "$out"
+harness_write_config --file "$HARNESS_DIR/filter3.conf" \
+    '[mirror]' 'user_filter = objectClass=person' 'group_filter = (cn=a\2a)'
+t_check "a bare filter and a valid escape are accepted" \
+    "$DIRSYNCD" -t -c "$HARNESS_DIR/filter3.conf"
+
 # A secret readable by others is refused, naming the file.
 loose=$HARNESS_DIR/loose.pw
 cp "$LDAP_SERVICE_PW_FILE" "$loose"
