@@ -36,7 +36,6 @@ enum mirror_refresh {
 struct mirror {
 	struct event_base *base;
 	struct ldapconn *lc;
-	struct pgconn *pg;
 	struct store *store;
 	struct attrmap map;
 	const struct source_ops *ops;
@@ -60,7 +59,6 @@ struct mirror {
 	bool forget_cookie;         /* next start: full refresh, clear cookie */
 	bool clear_cookie_pending;  /* first batch of that refresh clears it */
 	bool paused;                /* LDAP reading paused (both batches full) */
-	bool steady;
 	bool persist_pending;       /* refresh over; PERSIST once END commits */
 	bool counts_dirty;
 	bool counts_busy;
@@ -348,7 +346,6 @@ mirror_write_done(const struct store_write_report *r, void *arg)
 	m->counts_dirty = true;
 	if (m->persist_pending && m->refresh == MIRROR_REFRESH_OFF) {
 		m->persist_pending = false;
-		m->steady = true;
 		m->last_restart_reason[0] = '\0';
 		/* Counts right away, so the first look at the steady state
 		 * shows the real numbers. */
@@ -616,12 +613,6 @@ mirror_get_status(const struct mirror *m, struct mirror_status *out)
 		out->lag = difftime(time(NULL), m->batch_first);
 }
 
-bool
-mirror_steady(const struct mirror *m)
-{
-	return m->steady && m->phase == MIRROR_PERSIST;
-}
-
 /* ---- configuration and life cycle --------------------------------------- */
 
 static int
@@ -759,7 +750,6 @@ mirror_new(struct event_base *base, const struct config *cfg,
 	}
 	m->base = base;
 	m->lc = lc;
-	m->pg = pg;
 	/* Only syncrepl exists so far: auto and syncrepl both mean it. */
 	m->ops = &source_syncrepl_ops;
 	m->store = store_new(pg, MIRROR_SOURCE_NAME, m->ops->name,

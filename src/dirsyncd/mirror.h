@@ -77,8 +77,5 @@ int mirror_confirm_deletes(struct mirror *m, struct ds_error *err)
 
 void mirror_get_status(const struct mirror *m, struct mirror_status *out);
 const char *mirror_phase_name(enum mirror_phase phase);
-/* True once the mirror reached its steady state at least once since its
- * last start (for `dirsyncctl sync --wait`). */
-bool mirror_steady(const struct mirror *m);
 
 #endif
