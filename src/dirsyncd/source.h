@@ -21,6 +21,16 @@
  *    stored position is useless and the next start must be a full one.
  *  - stop() abandons the work and frees the source; no sink call follows,
  *    not even ended().
+ *  - unsupported() instead of ended() says this source cannot work with
+ *    this server or bind account (no DirSync right, no syncprov, ...):
+ *    in mode auto the mirror then tries the next kind of source.
+ *  - entry() always carries the whole entry: every mapped attribute, and
+ *    for a group the complete member list (ranges already fetched).  A
+ *    source that learns only part of an entry (AD DirSync sends changed
+ *    attributes only) reads the rest before reporting it, except for
+ *    group members, which it may report as differences:
+ *    entry_keep_members() (the group's other attributes; the stored
+ *    member list stays) and members() (values added and removed).
  * Ids are canonical lower-case UUID text (36 characters). */
 #ifndef DS_SOURCE_H
 #define DS_SOURCE_H
@@ -43,6 +53,12 @@ struct source_sink {
 	void (*persist)(void *arg);
 	void (*forget_cookie)(void *arg);
 	void (*ended)(void *arg, const char *why);
+	void (*unsupported)(void *arg, const char *why);
+	void (*entry_keep_members)(void *arg, const char *id,
+	    const struct ldapconn_entry *e);
+	void (*members)(void *arg, const char *group_id,
+	    const char *const *added_dns, size_t added_count,
+	    const char *const *removed_dns, size_t removed_count);
 	void *arg;
 };
 
@@ -52,6 +68,11 @@ struct source_params {
 	const char *const *attrs;       /* NULL-terminated */
 	const void *cookie;             /* NULL: full refresh */
 	size_t cookie_len;
+	/* Poll sources ([mirror] options); 0 = the source's default. */
+	unsigned poll_interval_ms;
+	unsigned reconcile_interval_ms;
+	unsigned page_size;
+	unsigned range_size;            /* ask for member;range=... in steps */
 };
 
 struct source_ops {
@@ -62,6 +83,15 @@ struct source_ops {
 	    const struct source_params *params, const struct source_sink *sink,
 	    struct ds_error *err);
 	void (*stop)(struct source *src);
+	/* The server identity a stored cookie belongs to, when it is not
+	 * simply the URI (a USN belongs to one domain controller: its
+	 * dsServiceName).  NULL: the mirror uses URI, bind identity, base
+	 * and filter. */
+	void (*server_id)(struct ldapconn *lc, char *buf, size_t size);
+	/* Deleting a user removes it from its groups without a change to
+	 * the groups (Active Directory): the mirror drops the memberships
+	 * of a deleted entry itself. */
+	bool deletes_remove_memberships;
 };
 
 extern const struct source_ops source_syncrepl_ops;

@@ -883,6 +883,13 @@ store_free(struct store *s)
 }
 
 void
+store_set_method(struct store *s, const char *method)
+{
+	free(s->method);
+	s->method = ds_strdup(method);
+}
+
+void
 store_set_max_delete_ratio(struct store *s, double ratio)
 {
 	s->max_delete_ratio = store_clamp_ratio(ratio);

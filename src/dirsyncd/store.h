@@ -136,6 +136,10 @@ struct store *store_new(struct pgconn *pg, const char *source,
     const char *method, double max_delete_ratio);
 void store_free(struct store *s);
 void store_set_max_delete_ratio(struct store *s, double ratio);
+/* The source kind for dir_sync_state.method, when mode auto has chosen
+ * one; takes effect at the next store_load_state(), where a change of
+ * method discards the stored cookie. */
+void store_set_method(struct store *s, const char *method);
 
 /* Read (or create) the source's row.  If server_id differs from the one
  * stored, the stored cookie is discarded (a cookie is only valid for the
