@@ -16,6 +16,7 @@
 
 #include "log.h"
 #include "pgconn.h"
+#include "store_params.h"
 
 #define STORE_OBJ "mirror=store"
 #define STORE_MAX_STEPS 16
@@ -36,6 +37,16 @@ static const char sql_delete[] = "SELECT dir_store_delete($1, $2)";
 static const char sql_present[] = "SELECT dir_store_present($1, $2)";
 static const char sql_refresh_end[] =
     "SELECT * FROM dir_store_refresh_end($1, $2, $3)";
+/* The initial load of an empty mirror (004_initial_load.sql). */
+static const char sql_stage_users[] =
+    "SELECT dir_store_stage_users($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
+    "$11, $12, $13, $14)";
+static const char sql_stage_groups[] =
+    "SELECT dir_store_stage_groups($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+static const char sql_stage_deleted[] =
+    "SELECT dir_store_stage_deleted($1, $2)";
+static const char sql_bulk_finish[] =
+    "SELECT * FROM dir_store_bulk_finish($1)";
 static const char sql_confirm[] =
     "SELECT * FROM dir_store_confirm_deletes($1)";
 
@@ -61,6 +72,13 @@ static const char sql_state_sync[] =
     "encode(o.cookie, 'hex') END, o.refresh_gen, o.delete_guard_count, "
     "extract(epoch FROM o.delete_guard_since)::bigint FROM o";
 
+/* Whether a full refresh may be loaded in bulk: nothing mirrored yet.
+ * A new start also gives up the lock of a load it abandoned. */
+static const char sql_state_empty[] =
+    "SELECT NOT EXISTS (SELECT FROM dir_user) AND NOT EXISTS (SELECT FROM "
+    "dir_group) AND NOT EXISTS (SELECT FROM dir_group_member), "
+    "dir_stage_release()";
+
 static const char sql_counts[] =
     "SELECT (SELECT count(*) FROM dir_user), (SELECT count(*) FROM "
     "dir_group), (SELECT count(*) FROM dir_group_member), (SELECT count(*) "
@@ -85,6 +103,12 @@ enum store_step {
 	STORE_STEP_STATE_ENSURE, /* create the source's row if missing */
 	STORE_STEP_STATE_SYNC,   /* read it; discard another server's cookie */
 	STORE_STEP_COUNTS,
+	STORE_STEP_STATE_EMPTY,  /* is the mirror empty (bulk load) */
+	STORE_STEP_STAGE_RESET,  /* bulk: empty the staging tables */
+	STORE_STEP_STAGE_USERS,  /* bulk: append to the staging tables */
+	STORE_STEP_STAGE_GROUPS,
+	STORE_STEP_STAGE_DELETED,
+	STORE_STEP_BULK_FINISH,  /* bulk: staging into the mirror */
 };
 
 static const char *const store_step_names[] = {
@@ -102,6 +126,12 @@ static const char *const store_step_names[] = {
 	[STORE_STEP_STATE_ENSURE] = "state_ensure",
 	[STORE_STEP_STATE_SYNC] = "state_sync",
 	[STORE_STEP_COUNTS] = "counts",
+	[STORE_STEP_STATE_EMPTY] = "state_empty",
+	[STORE_STEP_STAGE_RESET] = "stage_reset",
+	[STORE_STEP_STAGE_USERS] = "stage_users",
+	[STORE_STEP_STAGE_GROUPS] = "stage_groups",
+	[STORE_STEP_STAGE_DELETED] = "stage_deleted",
+	[STORE_STEP_BULK_FINISH] = "bulk_finish",
 };
 
 static const char *const store_refresh_names[] = {
@@ -145,6 +175,9 @@ struct store_op {
 	unsigned parked, guard_total;
 	bool guard_tripped;
 	enum store_refresh_op refresh;
+	bool bulk;               /* a batch of an initial load in bulk */
+	bool bulk_end;           /* ... the one that moves it into the mirror */
+	unsigned bulk_members;
 	struct store_write_report report;
 	struct store_state state;
 	struct store_counts counts;
@@ -157,114 +190,16 @@ struct store {
 	double max_delete_ratio;
 	struct store_op *ops;    /* in flight, newest first */
 	struct store_op *write;  /* the write in flight, if any */
+	/* The initial load in bulk (004_initial_load.sql): a full refresh
+	 * is staged when the last state loaded had no cookie and an empty
+	 * mirror (eligible); bulk while one is being staged; bulk_ord
+	 * numbers its rows; the latest cookie a staged batch brought waits
+	 * for the end.  A load that failed on an SQL error is not tried
+	 * again (disabled): the batch path takes over. */
+	bool bulk_eligible, bulk, bulk_disabled;
+	long long bulk_ord;
+	char *bulk_cookie;       /* hex text, or NULL */
 };
-
-/* ---- array literals ---------------------------------------------------- */
-
-/* One growing buffer: doubling keeps appends amortised O(1).  Its size
- * follows the batch, so running out of memory fails the write instead
- * of aborting the daemon. */
-struct store_buf {
-	char *p;
-	size_t len, cap;
-	bool oom;
-};
-
-static void
-store_buf_add(struct store_buf *b, const char *s, size_t n)
-{
-	if (b->oom)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 256;
-		char *p;
-
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		if ((p = realloc(b->p, cap)) == NULL) {
-			b->oom = true;
-			return;
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-/* Appends one element of an array literal: "..." with \ and " escaped
- * (the array parser's quoting, which also protects commas, braces,
- * spaces and the word NULL), or a bare NULL for a NULL pointer.  The
- * first element opens the literal; store_arr_end() closes it. */
-static void
-store_arr_add(struct store_buf *b, const char *s)
-{
-	store_buf_add(b, b->len == 0 ? "{" : ",", 1);
-	if (s == NULL) {
-		store_buf_add(b, "NULL", 4);
-		return;
-	}
-	store_buf_add(b, "\"", 1);
-	while (*s != '\0') {
-		size_t run = strcspn(s, "\\\"");
-
-		store_buf_add(b, s, run);
-		s += run;
-		if (*s == '\0')
-			break;
-		store_buf_add(b, "\\", 1);
-		store_buf_add(b, s++, 1);
-	}
-	store_buf_add(b, "\"", 1);
-}
-
-/* The finished literal (malloc'd), or NULL when memory ran out. */
-static char *
-store_arr_end(struct store_buf *b)
-{
-	store_buf_add(b, b->len == 0 ? "{}" : "}", b->len == 0 ? 2 : 1);
-	if (!b->oom)
-		return b->p;
-	free(b->p);
-	return NULL;
-}
-
-/* A text[] literal of the char * found at offset within each of n
- * records stride bytes apart: plain string arrays (stride sizeof(char
- * *), offset 0) and one field of a struct array alike. */
-static char *
-store_array(const void *base, size_t n, size_t stride, size_t offset)
-{
-	struct store_buf b = { 0 };
-
-	for (size_t i = 0; i < n; i++) {
-		const char *s;
-
-		memcpy(&s, (const char *)base + i * stride + offset, sizeof(s));
-		store_arr_add(&b, s);
-	}
-	return store_arr_end(&b);
-}
-
-/* bytea in its hex text form, \x..., for a text parameter. */
-static char *
-store_hex(const unsigned char *data, size_t len)
-{
-	static const char digits[] = "0123456789abcdef";
-	char *s = malloc(2 * len + 3), *p = s;
-
-	if (s == NULL)
-		return NULL;
-	*p++ = '\\';
-	*p++ = 'x';
-	for (size_t i = 0; i < len; i++) {
-		*p++ = digits[data[i] >> 4];
-		*p++ = digits[data[i] & 15];
-	}
-	*p = '\0';
-	return s;
-}
 
 /* ---- the operation machinery --------------------------------------------- */
 
@@ -404,6 +339,11 @@ store_handle_write_step(struct store_op *op, enum store_step step,
 	case STORE_STEP_FINISH:
 		op->changed = store_value_ll(res, 0);
 		break;
+	case STORE_STEP_BULK_FINISH:
+		r->users_written = store_value_u(res, 0);
+		r->groups_written = store_value_u(res, 1);
+		op->bulk_members = store_value_u(res, 2);
+		break;
 	default:
 		break;
 	}
@@ -417,6 +357,34 @@ store_elapsed_ms(const struct store_op *op)
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	return (long)((t1.tv_sec - op->t0.tv_sec) * 1000 +
 	    (t1.tv_nsec - op->t0.tv_nsec) / 1000000);
+}
+
+/* After a write of an initial load in bulk: the load goes on, is over,
+ * or failed.  A lost connection lets the next one try again (the mirror
+ * restarts, finds the mirror still empty and stages afresh); an SQL error
+ * would likely repeat, so the batch path takes over for good. */
+static void
+store_bulk_done(struct store_op *op)
+{
+	struct store *s = op->s;
+
+	if (s == NULL || !op->bulk || (!op->failed && !op->bulk_end))
+		return;
+	s->bulk = s->bulk_eligible = false;
+	free(s->bulk_cookie);
+	s->bulk_cookie = NULL;
+	if (!op->failed) {
+		log_obj_info(STORE_OBJ, "initial load committed source=%s "
+		    "users=%u groups=%u memberships=%u final_ms=%ld",
+		    s->source, op->report.users_written,
+		    op->report.groups_written, op->bulk_members,
+		    store_elapsed_ms(op));
+	} else if (!op->lost && !s->bulk_disabled) {
+		s->bulk_disabled = true;
+		log_obj_warning(STORE_OBJ, "initial load in bulk failed; "
+		    "loading batch by batch from now on source=%s err=\"%s\"",
+		    s->source, op->error);
+	}
 }
 
 static void
@@ -449,117 +417,9 @@ store_report_write(struct store_op *op)
 		    r->users_written, r->groups_written, r->deleted,
 		    r->marked_present, op->changed, store_elapsed_ms(op));
 	}
+	store_bulk_done(op);
 	if (op->s != NULL && op->cb.write != NULL)
 		op->cb.write(r, op->arg);
-}
-
-/* The text fields of a store_user, in the order of sql_upsert_users'
- * parameters $2..$13 (uid is the login).  Also what reset frees. */
-static const size_t store_user_fields[] = {
-	offsetof(struct store_user, id),
-	offsetof(struct store_user, dn),
-	offsetof(struct store_user, dn_norm),
-	offsetof(struct store_user, login),
-	offsetof(struct store_user, login_alt),
-	offsetof(struct store_user, full_name),
-	offsetof(struct store_user, given_name),
-	offsetof(struct store_user, surname),
-	offsetof(struct store_user, email),
-	offsetof(struct store_user, manager_dn),
-	offsetof(struct store_user, manager_dn_norm),
-	offsetof(struct store_user, user_type),
-};
-#define STORE_NUSER DS_ARRAY_SIZE(store_user_fields)
-
-static const size_t store_group_fields[] = {
-	offsetof(struct store_group, id),
-	offsetof(struct store_group, dn),
-	offsetof(struct store_group, dn_norm),
-	offsetof(struct store_group, name),
-	offsetof(struct store_group, description),
-};
-#define STORE_NGROUP DS_ARRAY_SIZE(store_group_fields)
-
-/* Every parameter of one write, built before anything is queued so that
- * running out of memory leaves nothing half sent.  pgconn copies what
- * it queues: all of it is freed when store_write() returns. */
-struct store_params {
-	char *user[STORE_NUSER + 1];   /* + disabled */
-	char *group[STORE_NGROUP];
-	char *members[3];              /* group id, dn, dn_norm per member */
-	char *deleted, *present, *cookie;
-	bool oom;
-};
-
-static char *
-store_param(struct store_params *p, char *s)
-{
-	if (s == NULL)
-		p->oom = true;
-	return s;
-}
-
-/* The members of the batch's groups, flattened into three parallel
- * arrays: group id, member DN, member DN normalised. */
-static void
-store_params_members(struct store_params *p, const struct store_batch *b)
-{
-	struct store_buf m[3] = { { 0 } };
-
-	for (size_t i = 0; i < b->group_count; i++) {
-		const struct store_group *g = &b->groups[i];
-
-		for (size_t j = 0; j < g->member_count; j++) {
-			store_arr_add(&m[0], g->id);
-			store_arr_add(&m[1], g->member_dn[j]);
-			store_arr_add(&m[2], g->member_dn_norm[j]);
-		}
-	}
-	for (size_t i = 0; i < 3; i++)
-		p->members[i] = store_param(p, store_arr_end(&m[i]));
-}
-
-static void
-store_params_build(struct store_params *p, const struct store_batch *b)
-{
-	memset(p, 0, sizeof(*p));
-	for (size_t i = 0; b->user_count > 0 && i < STORE_NUSER; i++)
-		p->user[i] = store_param(p, store_array(b->users,
-		    b->user_count, sizeof(*b->users), store_user_fields[i]));
-	if (b->user_count > 0) {
-		struct store_buf d = { 0 };
-
-		for (size_t i = 0; i < b->user_count; i++)
-			store_arr_add(&d, b->users[i].disabled ? "t" : "f");
-		p->user[STORE_NUSER] = store_param(p, store_arr_end(&d));
-	}
-	for (size_t i = 0; b->group_count > 0 && i < STORE_NGROUP; i++)
-		p->group[i] = store_param(p, store_array(b->groups,
-		    b->group_count, sizeof(*b->groups), store_group_fields[i]));
-	if (b->group_count > 0)
-		store_params_members(p, b);
-	if (b->deleted_count > 0)
-		p->deleted = store_param(p, store_array(b->deleted_ids,
-		    b->deleted_count, sizeof(char *), 0));
-	if (b->present_count > 0)
-		p->present = store_param(p, store_array(b->present_ids,
-		    b->present_count, sizeof(char *), 0));
-	if (b->cookie_len > 0)
-		p->cookie = store_param(p, store_hex(b->cookie, b->cookie_len));
-}
-
-static void
-store_params_free(struct store_params *p)
-{
-	for (size_t i = 0; i < DS_ARRAY_SIZE(p->user); i++)
-		free(p->user[i]);
-	for (size_t i = 0; i < DS_ARRAY_SIZE(p->group); i++)
-		free(p->group[i]);
-	for (size_t i = 0; i < DS_ARRAY_SIZE(p->members); i++)
-		free(p->members[i]);
-	free(p->deleted);
-	free(p->present);
-	free(p->cookie);
 }
 
 static void
@@ -640,6 +500,93 @@ store_queue_close(struct store_op *op, const char *cookie, bool set_cookie)
 	store_send(op, STORE_STEP_COMMIT, "COMMIT", 0, NULL);
 }
 
+/* ---- the initial load in bulk (schema/pg/004_initial_load.sql) -------- */
+
+/* The batch's rows appended to the staging tables, numbered on from the
+ * previous batch's: the order decides which sending of an id wins.
+ * Presence marks mean nothing here (the mirror was empty). */
+static void
+store_queue_stage(struct store_op *op, const struct store_batch *b,
+    const struct store_params *p)
+{
+	struct store *s = op->s;
+	char ord[32];
+	const char *v[STORE_NUSER + 2] = { ord };
+
+	if (b->refresh == STORE_REFRESH_BEGIN) {
+		s->bulk_ord = 1;
+		store_send(op, STORE_STEP_STAGE_RESET,
+		    "SELECT dir_store_stage_reset()", 0, NULL);
+	}
+	if (b->user_count > 0) {
+		snprintf(ord, sizeof(ord), "%lld", s->bulk_ord);
+		memcpy(&v[1], p->user, sizeof(p->user));
+		store_send(op, STORE_STEP_STAGE_USERS, sql_stage_users,
+		    STORE_NUSER + 2, v);
+		s->bulk_ord += (long long)b->user_count;
+	}
+	if (b->group_count > 0) {
+		snprintf(ord, sizeof(ord), "%lld", s->bulk_ord);
+		memcpy(&v[1], p->group, sizeof(p->group));
+		memcpy(&v[1 + STORE_NGROUP], p->members, sizeof(p->members));
+		store_send(op, STORE_STEP_STAGE_GROUPS, sql_stage_groups,
+		    1 + STORE_NGROUP + 3, v);
+		s->bulk_ord += (long long)b->group_count;
+	}
+	if (b->deleted_count > 0) {
+		snprintf(ord, sizeof(ord), "%lld", s->bulk_ord);
+		v[1] = p->deleted;
+		store_send(op, STORE_STEP_STAGE_DELETED, sql_stage_deleted, 2, v);
+		s->bulk_ord += (long long)b->deleted_count;
+	}
+}
+
+/* A batch of a bulk load: staged in a short transaction of its own; the
+ * refresh's last batch also moves everything into the mirror and stores
+ * the cookie, in one transaction.  Until then no cookie is stored (it
+ * waits in the store): a crash before the end finds no cookie and an
+ * empty mirror, and starts the load again. */
+static void
+store_queue_bulk(struct store_op *op, const struct store_batch *b,
+    struct store_params *p)
+{
+	struct store *s = op->s;
+	const char *v[1] = { s->source };
+
+	op->bulk = true;
+	s->bulk = true;
+	if (p->cookie != NULL) {
+		free(s->bulk_cookie);
+		s->bulk_cookie = p->cookie;
+		p->cookie = NULL;
+	}
+	store_queue_open(op, b->refresh == STORE_REFRESH_BEGIN);
+	store_queue_stage(op, b, p);
+	if (b->refresh != STORE_REFRESH_END_PRESENT &&
+	    b->refresh != STORE_REFRESH_END_DELETE) {
+		store_send(op, STORE_STEP_COMMIT, "COMMIT", 0, NULL);
+		return;
+	}
+	op->bulk_end = true;
+	store_send(op, STORE_STEP_BULK_FINISH, sql_bulk_finish, 1, v);
+	store_queue_close(op, s->bulk_cookie, s->bulk_cookie != NULL);
+}
+
+/* Whether b is part of a bulk load, starting one if it may. */
+static bool
+store_is_bulk(struct store *s, const struct store_batch *b)
+{
+	if (s->bulk)
+		return true;
+	if (b->refresh != STORE_REFRESH_BEGIN || !s->bulk_eligible ||
+	    s->bulk_disabled)
+		return false;
+	log_obj_info(STORE_OBJ, "initial sync into an empty mirror: staging "
+	    "it and loading it in one transaction at the end source=%s",
+	    s->source);
+	return true;
+}
+
 int
 store_write(struct store *s, const struct store_batch *b, store_write_cb cb,
     void *arg)
@@ -651,6 +598,13 @@ store_write(struct store *s, const struct store_batch *b, store_write_cb cb,
 	    (size_t)b->refresh >= DS_ARRAY_SIZE(store_refresh_names) ||
 	    pgconn_get_state(s->pg) != PGCONN_READY)
 		return -1;
+	if (s->bulk && b->refresh == STORE_REFRESH_NONE) {
+		/* The mirror ends a refresh before anything else: a bug. */
+		log_obj_error(STORE_OBJ, "a batch outside the refresh while "
+		    "an initial load is being staged source=%s", s->source);
+		s->bulk = s->bulk_eligible = false;
+		return -1;
+	}
 	store_params_build(&p, b);
 	if (p.oom) {
 		store_params_free(&p);
@@ -662,6 +616,11 @@ store_write(struct store *s, const struct store_batch *b, store_write_cb cb,
 	op->cb.write = cb;
 	op->refresh = b->refresh;
 	s->write = op;
+	if (store_is_bulk(s, b)) {
+		store_queue_bulk(op, b, &p);
+		store_params_free(&p);
+		return 0;
+	}
 	store_queue_open(op, b->refresh == STORE_REFRESH_BEGIN);
 	store_queue_rows(op, b, &p);
 	store_queue_end(op, b);
@@ -687,6 +646,10 @@ store_handle_state_step(struct store_op *op, enum store_step step,
 
 	if (step == STORE_STEP_STATE_ENSURE) {
 		st->found = store_value_ll(res, 0) == 0;
+		return;
+	}
+	if (step == STORE_STEP_STATE_EMPTY) {
+		st->mirror_empty = store_value_bool(res, 0);
 		return;
 	}
 	if (step != STORE_STEP_STATE_SYNC || pgresult_ntuples(res) == 0)
@@ -729,6 +692,7 @@ store_load_state(struct store *s, const char *server_id, const char *base_dn,
 	store_send(op, STORE_STEP_BEGIN, "BEGIN", 0, NULL);
 	store_send(op, STORE_STEP_STATE_ENSURE, sql_state_ensure, 4, v);
 	store_send(op, STORE_STEP_STATE_SYNC, sql_state_sync, 4, v);
+	store_send(op, STORE_STEP_STATE_EMPTY, sql_state_empty, 0, NULL);
 	store_send(op, STORE_STEP_COMMIT, "COMMIT", 0, NULL);
 }
 
@@ -802,6 +766,12 @@ store_complete(struct store_op *op)
 		if (!ok)
 			log_at(level, STORE_OBJ, "loading sync state failed "
 			    "source=%s err=\"%s\"", store_src(op), op->error);
+		if (ok && live) {
+			/* A new start: whatever was being staged is dropped. */
+			op->s->bulk = false;
+			op->s->bulk_eligible = op->state.mirror_empty &&
+			    op->state.cookie == NULL;
+		}
 		if (live && op->cb.state != NULL)
 			op->cb.state(ok, ok ? &op->state : NULL,
 			    ok ? "" : op->error, op->arg);
@@ -879,6 +849,7 @@ store_free(struct store *s)
 		op->s = NULL;
 	free(s->source);
 	free(s->method);
+	free(s->bulk_cookie);
 	free(s);
 }
 
@@ -895,139 +866,3 @@ store_set_max_delete_ratio(struct store *s, double ratio)
 	s->max_delete_ratio = store_clamp_ratio(ratio);
 }
 
-/* ---- batches ------------------------------------------------------------ */
-
-static void *
-store_grow(void *arr, size_t count, size_t *cap, size_t elem)
-{
-	if (count < *cap)
-		return arr;
-	*cap = *cap > 0 ? 2 * *cap : 64;
-	return ds_realloc(arr, *cap * elem);
-}
-
-struct store_user *
-store_batch_add_user(struct store_batch *b)
-{
-	struct store_user *u;
-
-	b->users = store_grow(b->users, b->user_count, &b->user_cap,
-	    sizeof(*b->users));
-	u = &b->users[b->user_count++];
-	memset(u, 0, sizeof(*u));
-	return u;
-}
-
-struct store_group *
-store_batch_add_group(struct store_batch *b)
-{
-	struct store_group *g;
-
-	b->groups = store_grow(b->groups, b->group_count, &b->group_cap,
-	    sizeof(*b->groups));
-	g = &b->groups[b->group_count++];
-	memset(g, 0, sizeof(*g));
-	return g;
-}
-
-static void
-store_push_id(char ***ids, size_t *count, size_t *cap, const char *id)
-{
-	*ids = store_grow(*ids, *count, cap, sizeof(char *));
-	(*ids)[(*count)++] = ds_strdup(id);
-}
-
-void
-store_batch_add_deleted(struct store_batch *b, const char *id)
-{
-	store_push_id(&b->deleted_ids, &b->deleted_count, &b->deleted_cap, id);
-}
-
-void
-store_batch_add_present(struct store_batch *b, const char *id)
-{
-	store_push_id(&b->present_ids, &b->present_count, &b->present_cap, id);
-}
-
-void
-store_batch_set_cookie(struct store_batch *b, const void *cookie, size_t len)
-{
-	free(b->cookie);
-	b->cookie = NULL;
-	b->cookie_len = 0;
-	if (cookie == NULL || len == 0)
-		return;
-	b->cookie = ds_calloc(1, len);
-	memcpy(b->cookie, cookie, len);
-	b->cookie_len = len;
-}
-
-size_t
-store_batch_size(const struct store_batch *b)
-{
-	size_t n = b->user_count + b->group_count + b->deleted_count +
-	    b->present_count;
-
-	for (size_t i = 0; i < b->group_count; i++)
-		n += b->groups[i].member_count;
-	return n;
-}
-
-static void
-store_free_fields(void *rec, const size_t *offsets, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		char **field = (char **)((char *)rec + offsets[i]);
-
-		free(*field);
-	}
-}
-
-void
-store_batch_reset(struct store_batch *b)
-{
-	for (size_t i = 0; i < b->user_count; i++)
-		store_free_fields(&b->users[i], store_user_fields, STORE_NUSER);
-	for (size_t i = 0; i < b->group_count; i++) {
-		struct store_group *g = &b->groups[i];
-
-		store_free_fields(g, store_group_fields, STORE_NGROUP);
-		for (size_t j = 0; j < g->member_count; j++) {
-			free(g->member_dn[j]);
-			free(g->member_dn_norm[j]);
-		}
-		free(g->member_dn);
-		free(g->member_dn_norm);
-	}
-	for (size_t i = 0; i < b->deleted_count; i++)
-		free(b->deleted_ids[i]);
-	for (size_t i = 0; i < b->present_count; i++)
-		free(b->present_ids[i]);
-	store_batch_set_cookie(b, NULL, 0);
-	b->user_count = b->group_count = 0;
-	b->deleted_count = b->present_count = 0;
-	b->refresh = STORE_REFRESH_NONE;
-	b->clear_cookie = false;
-}
-
-void
-store_batch_free(struct store_batch *b)
-{
-	if (b == NULL)
-		return;
-	store_batch_reset(b);
-	free(b->users);
-	free(b->groups);
-	free(b->deleted_ids);
-	free(b->present_ids);
-	memset(b, 0, sizeof(*b));
-}
-
-void
-store_state_clear(struct store_state *st)
-{
-	if (st == NULL)
-		return;
-	free(st->cookie);
-	memset(st, 0, sizeof(*st));
-}

@@ -23,6 +23,11 @@
  * (delete_guard_count/since) and the result says so; the guard stays until
  * store_confirm_deletes().  Outside a refresh, deletions apply at once.
  *
+ * The initial sync (the state loaded had no cookie and the mirror is
+ * empty) is a bulk load instead (schema/pg/004_initial_load.sql): its
+ * batches are staged, each in a short transaction, and the last one moves
+ * everything into the mirror and stores the cookie in one transaction.
+ *
  * Usage: store_new() on the daemon's pgconn; store_load_state() once the
  * schema is current; then store_write() batches, one at a time (the
  * caller waits for the done callback before writing the next batch; it
@@ -114,6 +119,7 @@ struct store_state {
 	long long refresh_gen;
 	unsigned guard_count;       /* 0 = no pending guard */
 	long long guard_since;      /* unix time, 0 = none */
+	bool mirror_empty;          /* no user, group or membership rows */
 };
 
 /* Mirror counts for the status socket. */

@@ -1141,6 +1141,215 @@ notify_once(void)
 	store_batch_free(&b);
 }
 
+/* ---- the initial load in bulk (004_initial_load.sql) ---------------------- */
+
+/* Every index and constraint of the mirror tables, as definitions: the
+ * bulk load drops and rebuilds most of them. */
+static const char mirror_schema_sql[] =
+    "SELECT string_agg(d, E'\\n' ORDER BY d) FROM ("
+    "SELECT pg_get_indexdef(indexrelid) AS d FROM pg_index WHERE indrelid "
+    "IN ('dir_user'::regclass, 'dir_group'::regclass, "
+    "'dir_group_member'::regclass) UNION ALL SELECT conrelid::regclass || "
+    "' ' || conname || ' ' || pg_get_constraintdef(oid) FROM pg_constraint "
+    "WHERE conrelid IN ('dir_user'::regclass, 'dir_group'::regclass, "
+    "'dir_group_member'::regclass)) x";
+
+/* An empty mirror with no cookie, and a fresh store that has loaded it:
+ * its next refresh is a bulk load (a store that saw a bulk load fail
+ * never tries again, so each scenario gets its own). */
+static struct store *
+bulk_store(void)
+{
+	struct store *prev = T.s;
+	struct sres st;
+
+	reset_tables();
+	free(sql("UPDATE dir_sync_state SET cookie = NULL"));
+	T.s = store_new(T.pg, "default", "syncrepl", 1.0);
+	st = load_state("bulk-server");
+	check(st.ok && st.st.mirror_empty && st.st.cookie == NULL,
+	    "bulk: state loaded, mirror empty, no cookie");
+	free(st.st.cookie);
+	return prev;
+}
+
+static void
+bulk_store_done(struct store *prev)
+{
+	store_free(T.s);
+	T.s = prev;
+}
+
+static void
+test_bulk_load(void)
+{
+	const char *staff[] = { PEOPLE("alice"), PEOPLE("Bob"), PEOPLE("carol"),
+	    PEOPLE("nobody"), GROUPS("sub"), NULL };
+	const char *sub[] = { PEOPLE("erin"), NULL };
+	const char *sub_old[] = { PEOPLE("dave"), NULL };
+	char *schema_before = sql(mirror_schema_sql), *schema_after;
+	struct store *prev = bulk_store();
+	struct store_batch b = { 0 };
+	struct store_write_report r;
+
+	b.refresh = STORE_REFRESH_BEGIN;
+	add_user(&b, "b-alice", "alice", NULL)->full_name = xdup("Alice Old");
+	add_user(&b, "b-bob", "bob", "carol");          /* manager comes later */
+	add_group(&b, "b-sub", "sub", sub_old);
+	store_batch_add_present(&b, "b-unknown");       /* means nothing here */
+	r = write_batch(&b);
+	check(r.result == STORE_OK, "bulk: first batch staged");
+	check(sql_num("SELECT count(*) FROM dir_user") == 0 &&
+	    sql_num("SELECT count(*) FROM dir_stage_user") == 2,
+	    "bulk: staged rows are not in the mirror yet");
+
+	b.refresh = STORE_REFRESH_CONTINUE;
+	add_user(&b, "b-carol", "carol", "alice");
+	free(add_user(&b, "b-alice", "alice", NULL)->full_name);
+	b.users[b.user_count - 1].full_name = xdup("Alice New");
+	add_user(&b, "b-dave", "dave", NULL);
+	store_batch_add_deleted(&b, "b-dave");          /* after it: gone */
+	add_group(&b, "b-staff", "staff", staff);
+	add_group(&b, "b-sub", "sub", sub);             /* sent again */
+	store_batch_set_cookie(&b, "c9", 2);
+	r = write_batch(&b);
+	check(r.result == STORE_OK, "bulk: second batch staged");
+	check_sql("bulk: no cookie stored before the end", "none",
+	    "SELECT coalesce(encode(cookie, 'hex'), 'none') FROM "
+	    "dir_sync_state WHERE source = 'default'");
+
+	b.refresh = STORE_REFRESH_END_PRESENT;
+	add_user(&b, "b-erin", "erin", "bob");
+	r = write_batch(&b);
+	check(r.result == STORE_OK && r.users_written == 4 &&
+	    r.groups_written == 2, "bulk: last batch loads the mirror "
+	    "(users=%u groups=%u)", r.users_written, r.groups_written);
+	check_sql("bulk: latest sending wins, deleted entry left out",
+	    "b-alice:Alice New:,b-bob:bob:b-carol,b-carol:carol:b-alice,"
+	    "b-erin:erin:b-bob",
+	    "SELECT string_agg(id || ':' || full_name || ':' || "
+	    "coalesce(manager_id, ''), ',' ORDER BY id) FROM dir_user");
+	check_sql("bulk: members of the latest sending, with links",
+	    "b-staff:cn=sub,ou=groups,dc=example,dc=com::b-sub "
+	    "b-staff:uid=alice,ou=people,dc=example,dc=com:b-alice: "
+	    "b-staff:uid=bob,ou=people,dc=example,dc=com:b-bob: "
+	    "b-staff:uid=carol,ou=people,dc=example,dc=com:b-carol: "
+	    "b-staff:uid=nobody,ou=people,dc=example,dc=com:: "
+	    "b-sub:uid=erin,ou=people,dc=example,dc=com:b-erin:",
+	    "SELECT string_agg(group_id || ':' || member_dn_norm || ':' || "
+	    "coalesce(member_user_id, '') || ':' || coalesce(member_group_id, "
+	    "''), ' ' ORDER BY group_id, member_dn_norm) FROM dir_group_member");
+	check_sql("bulk: member DN kept as sent", PEOPLE("Bob"),
+	    "SELECT member_dn FROM dir_group_member WHERE member_user_id = "
+	    "'b-bob'");
+	check_sql("bulk: cookie of the staged batch stored at the end", "6339",
+	    "SELECT encode(cookie, 'hex') FROM dir_sync_state WHERE source = "
+	    "'default'");
+	check_sql("bulk: rows carry the refresh generation", "t",
+	    "SELECT bool_and(u.sync_gen = s.refresh_gen) FROM dir_user u, "
+	    "dir_sync_state s WHERE s.source = 'default'");
+	check(sql_num("SELECT (SELECT count(*) FROM dir_stage_user) + (SELECT "
+	    "count(*) FROM dir_stage_group) + (SELECT count(*) FROM "
+	    "dir_stage_member) + (SELECT count(*) FROM dir_stage_deleted)") == 0,
+	    "bulk: staging tables emptied");
+	check_sql("bulk: load lock released", "f",
+	    "SELECT dir_stage_lock_held()");
+	schema_after = sql(mirror_schema_sql);
+	check_str("bulk: every index and constraint rebuilt as it was",
+	    schema_before, schema_after);
+
+	/* The store is back on the batch path: a plain change. */
+	add_user(&b, "b-frank", "frank", "erin");
+	r = write_batch(&b);
+	check(r.result == STORE_OK && sql_num("SELECT count(*) FROM dir_user "
+	    "WHERE id = 'b-frank' AND manager_id = 'b-erin'") == 1,
+	    "bulk: the next batch is an ordinary one");
+	free(schema_before);
+	free(schema_after);
+	store_batch_free(&b);
+	bulk_store_done(prev);
+}
+
+/* A row appearing in the mirror behind the load's back (here: another
+ * session) makes the end refuse: nothing is loaded, nothing dropped, no
+ * cookie; the store then writes batch by batch. */
+static void
+test_bulk_not_empty(void)
+{
+	char *schema_before = sql(mirror_schema_sql), *schema_after;
+	struct store *prev = bulk_store();
+	struct pgconn *other = pg_connect();
+	struct store_batch b = { 0 };
+	struct store_write_report r;
+	struct sres st;
+
+	b.refresh = STORE_REFRESH_BEGIN;
+	add_user(&b, "n-alice", "alice", NULL);
+	check(write_batch(&b).result == STORE_OK, "bulk refused: staged");
+	check(pg_ready(other), "bulk refused: second session");
+	free(sqlp_on(other, "INSERT INTO dir_user (id, dn, dn_norm) VALUES "
+	    "('n-intruder', 'uid=x', 'uid=x')", 0, NULL));
+	b.refresh = STORE_REFRESH_END_PRESENT;
+	add_user(&b, "n-bob", "bob", NULL);
+	store_batch_set_cookie(&b, "c1", 2);
+	printf("# the store logs the next error on purpose\n");
+	r = write_batch(&b);
+	check(r.result == STORE_FAILED && strstr(r.error, "not empty") != NULL,
+	    "bulk refused: the end fails: %s", r.error);
+	check_sql("bulk refused: nothing loaded, no cookie", "n-intruder|none",
+	    "SELECT string_agg(id, ',') || '|' || (SELECT coalesce(encode("
+	    "cookie, 'hex'), 'none') FROM dir_sync_state WHERE source = "
+	    "'default') FROM dir_user");
+	schema_after = sql(mirror_schema_sql);
+	check_str("bulk refused: indexes and constraints untouched",
+	    schema_before, schema_after);
+	st = load_state("bulk-server");
+	free(st.st.cookie);
+	b.refresh = STORE_REFRESH_BEGIN;
+	add_user(&b, "n-alice", "alice", NULL);
+	check(write_batch(&b).result == STORE_OK && sql_num("SELECT count(*) "
+	    "FROM dir_user WHERE id = 'n-alice'") == 1, "bulk refused: the "
+	    "refresh is written batch by batch");
+	free(schema_before);
+	free(schema_after);
+	store_batch_free(&b);
+	pgconn_free(other);
+	bulk_store_done(prev);
+}
+
+/* Another session loading (holding the load lock): this one does not
+ * stage into the same tables; it falls back to the batch path. */
+static void
+test_bulk_locked(void)
+{
+	struct store *prev = bulk_store();
+	struct pgconn *other = pg_connect();
+	struct store_batch b = { 0 };
+	struct store_write_report r;
+	char *v;
+
+	check(pg_ready(other), "bulk lock: second session");
+	v = sqlp_on(other, "SELECT pg_try_advisory_lock(110446903255396)", 0,
+	    NULL);
+	check_str("bulk lock: the other session holds the load lock", "t", v);
+	free(v);
+	b.refresh = STORE_REFRESH_BEGIN;
+	add_user(&b, "l-alice", "alice", NULL);
+	printf("# the store logs the next error on purpose\n");
+	r = write_batch(&b);
+	check(r.result == STORE_FAILED && strstr(r.error, "another session") !=
+	    NULL, "bulk lock: staging refused: %s", r.error);
+	b.refresh = STORE_REFRESH_BEGIN;
+	add_user(&b, "l-alice", "alice", NULL);
+	b.refresh = STORE_REFRESH_BEGIN;
+	check(write_batch(&b).result == STORE_OK && sql_num("SELECT count(*) "
+	    "FROM dir_user WHERE id = 'l-alice'") == 1, "bulk lock: written "
+	    "batch by batch instead");
+	store_batch_free(&b);
+	pgconn_free(other);
+	bulk_store_done(prev);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1177,6 +1386,9 @@ main(int argc, char **argv)
 			test_refresh_delete();
 			test_guard();
 			test_connection_lost();
+			test_bulk_load();
+			test_bulk_not_empty();
+			test_bulk_locked();
 			test_performance();
 		}
 	}

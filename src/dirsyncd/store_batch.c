@@ -1,0 +1,354 @@
+/* store_batch.c - the store's batches (store.h: adding rows, resetting,
+ * freeing) and their conversion into statement parameters
+ * (store_params.h). */
+#include "store.h"
+#include "store_params.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- array literals ---------------------------------------------------- */
+
+/* One growing buffer: doubling keeps appends amortised O(1).  Its size
+ * follows the batch, so running out of memory fails the write instead
+ * of aborting the daemon. */
+struct store_buf {
+	char *p;
+	size_t len, cap;
+	bool oom;
+};
+
+static void
+store_buf_add(struct store_buf *b, const char *s, size_t n)
+{
+	if (b->oom)
+		return;
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 256;
+		char *p;
+
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		if ((p = realloc(b->p, cap)) == NULL) {
+			b->oom = true;
+			return;
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+/* Appends one element of an array literal: "..." with \ and " escaped
+ * (the array parser's quoting, which also protects commas, braces,
+ * spaces and the word NULL), or a bare NULL for a NULL pointer.  The
+ * first element opens the literal; store_arr_end() closes it. */
+static void
+store_arr_add(struct store_buf *b, const char *s)
+{
+	store_buf_add(b, b->len == 0 ? "{" : ",", 1);
+	if (s == NULL) {
+		store_buf_add(b, "NULL", 4);
+		return;
+	}
+	store_buf_add(b, "\"", 1);
+	while (*s != '\0') {
+		size_t run = strcspn(s, "\\\"");
+
+		store_buf_add(b, s, run);
+		s += run;
+		if (*s == '\0')
+			break;
+		store_buf_add(b, "\\", 1);
+		store_buf_add(b, s++, 1);
+	}
+	store_buf_add(b, "\"", 1);
+}
+
+/* The finished literal (malloc'd), or NULL when memory ran out. */
+static char *
+store_arr_end(struct store_buf *b)
+{
+	store_buf_add(b, b->len == 0 ? "{}" : "}", b->len == 0 ? 2 : 1);
+	if (!b->oom)
+		return b->p;
+	free(b->p);
+	return NULL;
+}
+
+/* A text[] literal of the char * found at offset within each of n
+ * records stride bytes apart: plain string arrays (stride sizeof(char
+ * *), offset 0) and one field of a struct array alike. */
+static char *
+store_array(const void *base, size_t n, size_t stride, size_t offset)
+{
+	struct store_buf b = { 0 };
+
+	for (size_t i = 0; i < n; i++) {
+		const char *s;
+
+		memcpy(&s, (const char *)base + i * stride + offset, sizeof(s));
+		store_arr_add(&b, s);
+	}
+	return store_arr_end(&b);
+}
+
+/* bytea in its hex text form, \x..., for a text parameter. */
+char *
+store_hex(const unsigned char *data, size_t len)
+{
+	static const char digits[] = "0123456789abcdef";
+	char *s = malloc(2 * len + 3), *p = s;
+
+	if (s == NULL)
+		return NULL;
+	*p++ = '\\';
+	*p++ = 'x';
+	for (size_t i = 0; i < len; i++) {
+		*p++ = digits[data[i] >> 4];
+		*p++ = digits[data[i] & 15];
+	}
+	*p = '\0';
+	return s;
+}
+
+/* The text fields of a store_user, in the order of sql_upsert_users'
+ * parameters $2..$13 (uid is the login).  Also what reset frees. */
+static const size_t store_user_fields[] = {
+	offsetof(struct store_user, id),
+	offsetof(struct store_user, dn),
+	offsetof(struct store_user, dn_norm),
+	offsetof(struct store_user, login),
+	offsetof(struct store_user, login_alt),
+	offsetof(struct store_user, full_name),
+	offsetof(struct store_user, given_name),
+	offsetof(struct store_user, surname),
+	offsetof(struct store_user, email),
+	offsetof(struct store_user, manager_dn),
+	offsetof(struct store_user, manager_dn_norm),
+	offsetof(struct store_user, user_type),
+};
+_Static_assert(DS_ARRAY_SIZE(store_user_fields) == STORE_NUSER,
+    "store_params.h: STORE_NUSER");
+
+static const size_t store_group_fields[] = {
+	offsetof(struct store_group, id),
+	offsetof(struct store_group, dn),
+	offsetof(struct store_group, dn_norm),
+	offsetof(struct store_group, name),
+	offsetof(struct store_group, description),
+};
+_Static_assert(DS_ARRAY_SIZE(store_group_fields) == STORE_NGROUP,
+    "store_params.h: STORE_NGROUP");
+
+
+static char *
+store_param(struct store_params *p, char *s)
+{
+	if (s == NULL)
+		p->oom = true;
+	return s;
+}
+
+/* The members of the batch's groups, flattened into three parallel
+ * arrays: group id, member DN, member DN normalised. */
+static void
+store_params_members(struct store_params *p, const struct store_batch *b)
+{
+	struct store_buf m[3] = { { 0 } };
+
+	for (size_t i = 0; i < b->group_count; i++) {
+		const struct store_group *g = &b->groups[i];
+
+		for (size_t j = 0; j < g->member_count; j++) {
+			store_arr_add(&m[0], g->id);
+			store_arr_add(&m[1], g->member_dn[j]);
+			store_arr_add(&m[2], g->member_dn_norm[j]);
+		}
+	}
+	for (size_t i = 0; i < 3; i++)
+		p->members[i] = store_param(p, store_arr_end(&m[i]));
+}
+
+void
+store_params_build(struct store_params *p, const struct store_batch *b)
+{
+	memset(p, 0, sizeof(*p));
+	for (size_t i = 0; b->user_count > 0 && i < STORE_NUSER; i++)
+		p->user[i] = store_param(p, store_array(b->users,
+		    b->user_count, sizeof(*b->users), store_user_fields[i]));
+	if (b->user_count > 0) {
+		struct store_buf d = { 0 };
+
+		for (size_t i = 0; i < b->user_count; i++)
+			store_arr_add(&d, b->users[i].disabled ? "t" : "f");
+		p->user[STORE_NUSER] = store_param(p, store_arr_end(&d));
+	}
+	for (size_t i = 0; b->group_count > 0 && i < STORE_NGROUP; i++)
+		p->group[i] = store_param(p, store_array(b->groups,
+		    b->group_count, sizeof(*b->groups), store_group_fields[i]));
+	if (b->group_count > 0)
+		store_params_members(p, b);
+	if (b->deleted_count > 0)
+		p->deleted = store_param(p, store_array(b->deleted_ids,
+		    b->deleted_count, sizeof(char *), 0));
+	if (b->present_count > 0)
+		p->present = store_param(p, store_array(b->present_ids,
+		    b->present_count, sizeof(char *), 0));
+	if (b->cookie_len > 0)
+		p->cookie = store_param(p, store_hex(b->cookie, b->cookie_len));
+}
+
+void
+store_params_free(struct store_params *p)
+{
+	for (size_t i = 0; i < DS_ARRAY_SIZE(p->user); i++)
+		free(p->user[i]);
+	for (size_t i = 0; i < DS_ARRAY_SIZE(p->group); i++)
+		free(p->group[i]);
+	for (size_t i = 0; i < DS_ARRAY_SIZE(p->members); i++)
+		free(p->members[i]);
+	free(p->deleted);
+	free(p->present);
+	free(p->cookie);
+}
+
+/* ---- batches ------------------------------------------------------------ */
+
+static void *
+store_grow(void *arr, size_t count, size_t *cap, size_t elem)
+{
+	if (count < *cap)
+		return arr;
+	*cap = *cap > 0 ? 2 * *cap : 64;
+	return ds_realloc(arr, *cap * elem);
+}
+
+struct store_user *
+store_batch_add_user(struct store_batch *b)
+{
+	struct store_user *u;
+
+	b->users = store_grow(b->users, b->user_count, &b->user_cap,
+	    sizeof(*b->users));
+	u = &b->users[b->user_count++];
+	memset(u, 0, sizeof(*u));
+	return u;
+}
+
+struct store_group *
+store_batch_add_group(struct store_batch *b)
+{
+	struct store_group *g;
+
+	b->groups = store_grow(b->groups, b->group_count, &b->group_cap,
+	    sizeof(*b->groups));
+	g = &b->groups[b->group_count++];
+	memset(g, 0, sizeof(*g));
+	return g;
+}
+
+static void
+store_push_id(char ***ids, size_t *count, size_t *cap, const char *id)
+{
+	*ids = store_grow(*ids, *count, cap, sizeof(char *));
+	(*ids)[(*count)++] = ds_strdup(id);
+}
+
+void
+store_batch_add_deleted(struct store_batch *b, const char *id)
+{
+	store_push_id(&b->deleted_ids, &b->deleted_count, &b->deleted_cap, id);
+}
+
+void
+store_batch_add_present(struct store_batch *b, const char *id)
+{
+	store_push_id(&b->present_ids, &b->present_count, &b->present_cap, id);
+}
+
+void
+store_batch_set_cookie(struct store_batch *b, const void *cookie, size_t len)
+{
+	free(b->cookie);
+	b->cookie = NULL;
+	b->cookie_len = 0;
+	if (cookie == NULL || len == 0)
+		return;
+	b->cookie = ds_calloc(1, len);
+	memcpy(b->cookie, cookie, len);
+	b->cookie_len = len;
+}
+
+size_t
+store_batch_size(const struct store_batch *b)
+{
+	size_t n = b->user_count + b->group_count + b->deleted_count +
+	    b->present_count;
+
+	for (size_t i = 0; i < b->group_count; i++)
+		n += b->groups[i].member_count;
+	return n;
+}
+
+static void
+store_free_fields(void *rec, const size_t *offsets, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		char **field = (char **)((char *)rec + offsets[i]);
+
+		free(*field);
+	}
+}
+
+void
+store_batch_reset(struct store_batch *b)
+{
+	for (size_t i = 0; i < b->user_count; i++)
+		store_free_fields(&b->users[i], store_user_fields, STORE_NUSER);
+	for (size_t i = 0; i < b->group_count; i++) {
+		struct store_group *g = &b->groups[i];
+
+		store_free_fields(g, store_group_fields, STORE_NGROUP);
+		for (size_t j = 0; j < g->member_count; j++) {
+			free(g->member_dn[j]);
+			free(g->member_dn_norm[j]);
+		}
+		free(g->member_dn);
+		free(g->member_dn_norm);
+	}
+	for (size_t i = 0; i < b->deleted_count; i++)
+		free(b->deleted_ids[i]);
+	for (size_t i = 0; i < b->present_count; i++)
+		free(b->present_ids[i]);
+	store_batch_set_cookie(b, NULL, 0);
+	b->user_count = b->group_count = 0;
+	b->deleted_count = b->present_count = 0;
+	b->refresh = STORE_REFRESH_NONE;
+	b->clear_cookie = false;
+}
+
+void
+store_batch_free(struct store_batch *b)
+{
+	if (b == NULL)
+		return;
+	store_batch_reset(b);
+	free(b->users);
+	free(b->groups);
+	free(b->deleted_ids);
+	free(b->present_ids);
+	memset(b, 0, sizeof(*b));
+}
+
+void
+store_state_clear(struct store_state *st)
+{
+	if (st == NULL)
+		return;
+	free(st->cookie);
+	memset(st, 0, sizeof(*st));
+}
