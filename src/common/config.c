@@ -27,7 +27,8 @@ static const char *const log_targets[] = { "auto", "stderr", "syslog",
 static const char *const sasl_mechs[] = { "none", "EXTERNAL", NULL };
 const char *const config_mirror_profiles[] = { "openldap", "389ds", "ad",
 	NULL };
-static const char *const mirror_modes[] = { "auto", "syncrepl", NULL };
+const char *const config_mirror_modes[] = { "auto", "syncrepl", "dirsync",
+	"usn", "timestamp", NULL };
 
 #define ATTR_OPTION(field, what) \
 	{ .section = "attributes", .name = #field, .type = CONFIG_STRING, \
@@ -72,6 +73,10 @@ static const struct config_option config_table[] = {
 	  .offset = OFF(ldap_network_timeout_ms), .def = "10s",
 	  .min = 100, .max = 600000, .reloadable = true,
 	  .help = "limit for connecting and for the TLS handshake" },
+	{ .section = "ldap", .name = "failback_interval", .type = CONFIG_DURATION,
+	  .offset = OFF(ldap_failback_interval_ms), .def = "60s",
+	  .min = 0, .max = DAY_MS, .reloadable = true,
+	  .help = "while connected to a later uri, how often to try the earlier ones and switch back to the first that works; 0 stays until the server fails" },
 
 	{ .section = "postgresql", .name = "conninfo", .type = CONFIG_STRING,
 	  .offset = OFF(pg_conninfo), .def = NULL, .reloadable = true,
@@ -106,9 +111,9 @@ static const struct config_option config_table[] = {
 	  .choices = config_mirror_profiles, .reloadable = false,
 	  .help = "attribute map and object classes of the server kind: openldap, 389ds or ad" },
 	{ .section = "mirror", .name = "mode", .type = CONFIG_ENUM,
-	  .offset = OFF(mirror_mode), .def = "auto", .choices = mirror_modes,
+	  .offset = OFF(mirror_mode), .def = "auto", .choices = config_mirror_modes,
 	  .reloadable = false,
-	  .help = "how changes are read: auto (the best the server offers) or syncrepl (RFC 4533)" },
+	  .help = "how changes are read: auto (the best the server offers: syncrepl, then dirsync, then usn, then timestamp), syncrepl (RFC 4533), dirsync (AD DirSync control), usn (uSNChanged or 389-ds entryUSN polling) or timestamp (modifyTimestamp polling)" },
 	{ .section = "mirror", .name = "base", .type = CONFIG_STRING,
 	  .offset = OFF(mirror_base), .def = "", .reloadable = false,
 	  .help = "subtree mirrored; empty uses the server's naming context" },
@@ -126,6 +131,26 @@ static const struct config_option config_table[] = {
 	  .offset = OFF(mirror_batch_size), .def = "2000", .min = 1,
 	  .max = 100000, .reloadable = false,
 	  .help = "most rows (entries, deletions, presence marks) written to PostgreSQL in one transaction" },
+	{ .section = "mirror", .name = "poll_interval", .type = CONFIG_DURATION,
+	  .offset = OFF(mirror_poll_interval_ms), .def = "5s",
+	  .min = 100, .max = 3600000, .reloadable = false,
+	  .help = "usn and timestamp modes: pause between the end of one poll and the start of the next" },
+	{ .section = "mirror", .name = "reconcile_interval", .type = CONFIG_DURATION,
+	  .offset = OFF(mirror_reconcile_interval_ms), .def = "1h",
+	  .min = 1000, .max = 7 * DAY_MS, .reloadable = false,
+	  .help = "usn and timestamp modes: how often a full paged search replaces a poll, finding deletions and entries that left the filter" },
+	{ .section = "mirror", .name = "page_size", .type = CONFIG_UINT,
+	  .offset = OFF(mirror_page_size), .def = "500", .min = 1,
+	  .max = 100000, .reloadable = false,
+	  .help = "entries per page of the paged searches (RFC 2696); Active Directory caps it at its MaxPageSize (1000)" },
+	{ .section = "mirror", .name = "range_size", .type = CONFIG_UINT,
+	  .offset = OFF(mirror_range_size), .def = "0", .min = 0,
+	  .max = 100000, .reloadable = false,
+	  .help = "ask for group members in ranges of this many values (member;range=0-N); 0 only completes the ranges the server cuts by itself" },
+	{ .section = "mirror", .name = "timestamp_overlap", .type = CONFIG_DURATION,
+	  .offset = OFF(mirror_timestamp_overlap_ms), .def = "5s",
+	  .min = 0, .max = 3600000, .reloadable = false,
+	  .help = "timestamp mode: each poll also reads entries changed this long before the last mark (replication delay between servers); entries found unchanged are not written again" },
 
 	ATTR_OPTION(unique_id, "attribute holding the permanent id of an entry"),
 	ATTR_OPTION(login, "attribute holding the login name"),

@@ -29,7 +29,13 @@ enum config_sasl_mech {
 enum config_mirror_mode {
 	CONFIG_MIRROR_AUTO = 0,   /* the best the server offers */
 	CONFIG_MIRROR_SYNCREPL,   /* RFC 4533 refreshAndPersist */
+	CONFIG_MIRROR_DIRSYNC,    /* AD DirSync control */
+	CONFIG_MIRROR_USN,        /* uSNChanged / entryUSN polling */
+	CONFIG_MIRROR_TIMESTAMP,  /* modifyTimestamp polling */
 };
+
+/* Mode names, in enum config_mirror_mode order, NULL-terminated. */
+extern const char *const config_mirror_modes[];
 
 /* Profile names, in the order of the [mirror] profile choices. */
 extern const char *const config_mirror_profiles[];
@@ -53,6 +59,7 @@ struct config {
 	char *ldap_tls_ca_file;   /* "" = system default CAs */
 	bool ldap_tls_verify;     /* verify server certificates (default on) */
 	unsigned ldap_network_timeout_ms;
+	unsigned ldap_failback_interval_ms; /* 0 = never fail back */
 
 	/* [postgresql] */
 	char *pg_conninfo;        /* libpq connection string or URI */
@@ -74,6 +81,11 @@ struct config {
 	char *mirror_group_filter;
 	unsigned mirror_max_delete_percent;
 	unsigned mirror_batch_size;
+	unsigned mirror_poll_interval_ms;      /* usn, timestamp */
+	unsigned mirror_reconcile_interval_ms; /* usn, timestamp: full search */
+	unsigned mirror_page_size;             /* RFC 2696 page size */
+	unsigned mirror_range_size;            /* 0 = server's ranges only */
+	unsigned mirror_timestamp_overlap_ms;
 
 	/* [attributes]: overrides of the profile's attribute map; "" keeps
 	 * the profile's choice.  Same names as attrmap's fields. */

@@ -61,6 +61,8 @@ ctl_sync_print(const struct xmlin_doc *doc, const struct xmlin_node *s)
 
 	printf("mirror      %s, %s since %s\n", ctl_sync_attr(doc, s, "mode"),
 	    ctl_sync_attr(doc, s, "phase"), ctl_sync_attr(doc, s, "since"));
+	if (xmlin_attr(doc, s, "mode-reason") != NULL)
+		printf("  chosen    %s\n", ctl_sync_attr(doc, s, "mode-reason"));
 	printf("  server    %s\n", ctl_sync_attr(doc, s, "server"));
 	printf("  base      %s\n", ctl_sync_attr(doc, s, "base"));
 	printf("  users %s, groups %s, memberships %s, dangling managers %s\n",

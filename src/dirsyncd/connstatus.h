@@ -12,6 +12,8 @@ struct connstatus {
 	char server[256];       /* URI or host:port in use or last tried */
 	time_t since;           /* when the current state was entered */
 	unsigned retries;       /* failed attempts since last success */
+	unsigned failbacks;     /* switches back to a preferred server since
+	                         * start (LDAP; 0 elsewhere) */
 	char last_error[512];   /* "" if none since start */
 	time_t last_error_at;   /* 0 if none */
 };

@@ -59,6 +59,7 @@ daemon_ldap_settings(const struct config *cfg, struct ldapconn_settings *s)
 		.network_timeout_ms = cfg->ldap_network_timeout_ms,
 		.backoff_min_ms = cfg->retry_backoff_min_ms,
 		.backoff_max_ms = cfg->retry_backoff_max_ms,
+		.failback_interval_ms = cfg->ldap_failback_interval_ms,
 	};
 }
 
@@ -80,7 +81,8 @@ daemon_snapshot(const struct daemon *d, struct status_snapshot *s,
 	pgconn_get_status(d->pg, &conns[1]);
 	mirror_get_status(d->mirror, ms);
 	*sync = (struct status_sync){
-		.mode = ms->mode, .phase = ms->phase, .phase_since = ms->phase_since,
+		.mode = ms->mode, .mode_reason = ms->mode_reason,
+		.phase = ms->phase, .phase_since = ms->phase_since,
 		.server = ms->server, .base = ms->base, .users = ms->users,
 		.groups = ms->groups, .memberships = ms->memberships,
 		.dangling_managers = ms->dangling_managers,

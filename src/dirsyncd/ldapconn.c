@@ -1,123 +1,32 @@
 /* ldapconn.c - the daemon's one asynchronous LDAP connection (ldapconn.h):
- * it opens the socket itself, hands it to libldap with ldap_init_fd() and
- * drives every request from libevent.  It must never wait on the server
- * (the TLS handshake in ldap_install_tls() is the one bounded exception),
- * and it is the only file that includes ldap.h.
+ * its state, errors and operations, reading results, and the public API.
+ * It hands every socket to libldap with ldap_init_fd() (ldapconn_connect.c)
+ * and drives every request from libevent.  It must never wait on the
+ * server (the TLS handshake in ldap_install_tls() is the one bounded
+ * exception); only the ldapconn files include ldap.h.
  *
  * Unbinding a handle whose peer has gone writes to a dead socket: the
  * process must ignore SIGPIPE (the daemon's main does, like every daemon). */
 #include "ldapconn.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
 #include <ldap.h>
-#include <openldap.h> /* ldap_init_fd(), LDAP_PROTO_*: public since 2.4 */
 
-#include "backoff.h"
 #include "ldapconn_internal.h"
-#include "log.h"
 
-#define LDAPCONN_LOG "conn=ldap"
 /* Used when the setting is 0: libldap treats a zero network timeout as
  * "give up at once", which would make every TLS handshake fail. */
 #define LDAPCONN_DEFAULT_TIMEOUT_MS 10000
 /* Messages handled per wake-up before yielding to the loop, so a large
  * search cannot starve PostgreSQL or the status socket. */
 #define LDAPCONN_BATCH 256
-
-/* Root DSE values (RFC 4512 §5.1) that tell the mirror what it may use. */
-#define OID_SYNCREPL "1.3.6.1.4.1.4203.1.9.1.1" /* RFC 4533 */
-#define OID_AD_DIRSYNC "1.2.840.113556.1.4.841" /* MS-ADTS 3.1.1.3.4.1.3 */
-#define OID_PAGED "1.2.840.113556.1.4.319"      /* RFC 2696 */
-/* supportedCapabilities value LDAP_CAP_ACTIVE_DIRECTORY (MS-ADTS 3.1.1.3.4.3) */
-#define OID_AD_CAPABILITY "1.2.840.113556.1.4.800"
-
-enum ldapconn_op_kind {
-	LDAPCONN_OP_STARTTLS, /* RFC 4511 §4.14 extended operation */
-	LDAPCONN_OP_BIND,     /* simple, anonymous or SASL EXTERNAL */
-	LDAPCONN_OP_ROOTDSE,  /* base-scope search of "" */
-	LDAPCONN_OP_SEARCH,   /* a caller's ldapconn_search() */
-};
-
-/* One outstanding request, found again by its message id. */
-struct ldapconn_op {
-	struct ldapconn_op *next;
-	int msgid;
-	enum ldapconn_op_kind kind;
-	ldapconn_entry_cb entry_cb;
-	ldapconn_done_cb done_cb;              /* ldapconn_search() */
-	ldapconn_intermediate_cb intermediate_cb;
-	ldapconn_search_done_cb done_ext_cb;    /* ldapconn_search_ext() */
-	void *arg;
-};
-
-struct ldapconn {
-	struct event_base *base;
-	/* Our copy: every string owned and never NULL. */
-	struct ldapconn_settings cfg;
-	ldapconn_state_cb state_cb;
-	void *arg;
-
-	enum ldapconn_state state;
-	time_t since;
-	struct backoff backoff;
-	unsigned retry_ms;      /* delay of the current BACKOFF */
-	unsigned retries;       /* failed attempts since the last READY */
-	unsigned logged_states; /* states logged at info since last READY */
-	/* Last failure per URI, so only a changed failure is a warning. */
-	struct ds_error *uri_err;
-
-	/* The current attempt. */
-	size_t uri_index;
-	char server[256]; /* URI in use or last tried */
-	const char *step; /* what is in progress, for error texts */
-	int proto;        /* LDAP_PROTO_TCP or LDAP_PROTO_IPC */
-	bool ldaps;
-	bool tls; /* ldaps:// or StartTLS */
-	struct addrinfo *ai_list;
-	struct addrinfo *ai_next; /* next address to try */
-	struct addrinfo unix_ai;  /* ldapi://: the one "resolved" address */
-	struct sockaddr_un unix_addr;
-	int fd; /* ours until ldap_init_fd() took it */
-	LDAP *ld;
-	bool broken;    /* a send failed; the read handler cleans up */
-	char host[256]; /* host part of the URI, for TLS errors */
-	struct ldapconn_io io;  /* our Sockbuf layer's state (ldapconn_io.c) */
-	struct event *ev_read;  /* persistent, once ld exists */
-	struct event *ev_write; /* one-shot: connect done, or flush a request */
-	struct event *ev_timer; /* step timeout, or the backoff delay */
-	struct ldapconn_op *ops;
-
-	struct ldapconn_server_info info;
-	/* Filled while the root DSE is read, copied to info at READY. */
-	struct ldapconn_server_info next_info;
-	bool have_info;
-
-	char last_error[512];
-	time_t last_error_at;
-
-	bool reading_paused;        /* ldapconn_set_reading(false) */
-	void (*idle_cb)(void *arg); /* nothing more to read right now */
-	void *idle_arg;
-
-	int depth;   /* > 0 while our code is on the stack */
-	bool doomed; /* ldapconn_free() called while depth > 0 */
-};
 
 static const char *const ldapconn_state_names[] = {
 	[LDAPCONN_IDLE] = "idle",
@@ -127,9 +36,6 @@ static const char *const ldapconn_state_names[] = {
 	[LDAPCONN_BACKOFF] = "backoff",
 };
 
-static void ldapconn_attempt(struct ldapconn *lc, size_t index);
-static void ldapconn_fail(struct ldapconn *lc, const char *fmt, ...)
-    DS_PRINTF(2, 3);
 static void ldapconn_destroy(struct ldapconn *lc);
 
 /* ---- settings ----------------------------------------------------------- */
@@ -170,31 +76,34 @@ ldapconn_settings_clear(struct ldapconn_settings *cfg)
 /* The one place the state changes.  Each state is logged at info the first
  * time it is entered after start or READY; the same state entered again
  * while retrying is logged at debug, so a dead server costs one info line
- * and one warning, not a line per retry. */
-static void
+ * and one warning, not a line per retry.  A fail-back probe logs only at
+ * debug: its parent says what matters. */
+void
 ldapconn_set_state(struct ldapconn *lc, enum ldapconn_state state)
 {
 	unsigned bit = 1u << state;
 	enum log_level level = LOG_LEVEL_DEBUG;
+	const char *obj = LDAPCONN_OBJ(lc);
 
 	if (state == lc->state)
 		return;
-	if (state == LDAPCONN_READY || (lc->logged_states & bit) == 0)
+	if ((state == LDAPCONN_READY || (lc->logged_states & bit) == 0) &&
+	    lc->parent == NULL)
 		level = LOG_LEVEL_INFO;
 	lc->logged_states = state == LDAPCONN_READY ? 0
 	                                            : lc->logged_states | bit;
 	lc->state = state;
 	lc->since = time(NULL);
 	if (state == LDAPCONN_READY)
-		log_at(level, LDAPCONN_LOG, "state=ready uri=%s vendor=\"%s\"",
+		log_at(level, obj, "state=ready uri=%s vendor=\"%s\"",
 		    lc->server, lc->info.vendor);
-	else if (state == LDAPCONN_BACKOFF)
-		log_at(level, LDAPCONN_LOG,
-		    "state=backoff retry_in_ms=%u retries=%u", lc->retry_ms,
-		    lc->retries);
+	else if (state == LDAPCONN_BACKOFF && lc->parent == NULL)
+		log_at(level, obj, "state=backoff retry_in_ms=%u retries=%u",
+		    lc->retry_ms, lc->retries);
 	else
-		log_at(level, LDAPCONN_LOG, "state=%s uri=%s",
+		log_at(level, obj, "state=%s uri=%s",
 		    ldapconn_state_names[state], lc->server);
+	ldapconn_failback_update(lc);
 	if (lc->state_cb != NULL)
 		lc->state_cb(lc, state, lc->arg);
 }
@@ -202,7 +111,7 @@ ldapconn_set_state(struct ldapconn *lc, enum ldapconn_state state)
 /* "Invalid credentials (49): <diagnostic message>".  With ld, the
  * handle's own message: the TLS library's after a failed handshake, the
  * server's after a failed operation. */
-static void
+void
 ldapconn_describe(char *buf, size_t size, int rc, const char *diag, LDAP *ld)
 {
 	char *ldiag = NULL;
@@ -220,12 +129,13 @@ ldapconn_describe(char *buf, size_t size, int rc, const char *diag, LDAP *ld)
 }
 
 /* Record "<uri>: <what>" as the last error; warn only when it differs from
- * this URI's previous failure. */
-static void
+ * this URI's previous failure (a probe's failures are debug). */
+void
 ldapconn_record_error(struct ldapconn *lc, const char *what)
 {
 	struct ds_error none, *prev = &none;
-	enum log_level level = LOG_LEVEL_WARNING;
+	enum log_level level = lc->parent != NULL ? LOG_LEVEL_DEBUG
+	                                          : LOG_LEVEL_WARNING;
 
 	snprintf(none.msg, sizeof(none.msg), "%s", lc->last_error);
 	if (lc->uri_index < lc->cfg.uri_count)
@@ -237,12 +147,12 @@ ldapconn_record_error(struct ldapconn *lc, const char *what)
 		level = LOG_LEVEL_DEBUG;
 	else
 		snprintf(prev->msg, sizeof(prev->msg), "%s", lc->last_error);
-	log_at(level, LDAPCONN_LOG, "error=\"%s\"", lc->last_error);
+	log_at(level, LDAPCONN_OBJ(lc), "error=\"%s\"", lc->last_error);
 }
 
 /* ---- operations table ---------------------------------------------------- */
 
-static void
+struct ldapconn_op *
 ldapconn_op_add(struct ldapconn *lc, int msgid, enum ldapconn_op_kind kind,
     ldapconn_entry_cb entry_cb, ldapconn_done_cb done_cb, void *arg)
 {
@@ -255,6 +165,7 @@ ldapconn_op_add(struct ldapconn *lc, int msgid, enum ldapconn_op_kind kind,
 	op->arg = arg;
 	op->next = lc->ops;
 	lc->ops = op;
+	return op;
 }
 
 /* The operation for msgid, or NULL; take also unlinks it (caller frees). */
@@ -274,7 +185,7 @@ ldapconn_op_find(struct ldapconn *lc, int msgid, bool take)
 
 /* ---- tearing down ------------------------------------------------------- */
 
-static void
+void
 ldapconn_drop_socket(struct ldapconn *lc)
 {
 	/* Events go first: the descriptor must not be closed under them. */
@@ -296,7 +207,7 @@ ldapconn_drop_socket(struct ldapconn *lc)
 
 /* Close the attempt or connection; every caller's pending operation gets
  * its done callback (exactly once) with LDAP_SERVER_DOWN and why. */
-static void
+void
 ldapconn_close(struct ldapconn *lc, const char *why)
 {
 	struct ldapconn_op *op;
@@ -315,11 +226,13 @@ ldapconn_close(struct ldapconn *lc, const char *why)
 			op->done_cb(LDAP_SERVER_DOWN, why, op->arg);
 		else if (op->done_ext_cb != NULL)
 			op->done_ext_cb(LDAP_SERVER_DOWN, why, NULL, op->arg);
+		else if (op->kind == LDAPCONN_OP_ROOTDSE_READ)
+			ldapconn_rootdse_done(lc, op, false);
 		free(op);
 	}
 }
 
-static void
+void
 ldapconn_arm_timer(struct ldapconn *lc, unsigned ms)
 {
 	struct timeval tv = { (time_t)(ms / 1000),
@@ -328,17 +241,23 @@ ldapconn_arm_timer(struct ldapconn *lc, unsigned ms)
 	evtimer_add(lc->ev_timer, &tv);
 }
 
-/* Every URI failed: wait, then start again from the first. */
-static void
+/* Every URI failed: wait, then start again from the first.  A probe
+ * does not wait: it reports BACKOFF to its parent, which frees it. */
+void
 ldapconn_all_failed(struct ldapconn *lc)
 {
+	if (lc->parent != NULL) {
+		lc->retry_ms = 0;
+		ldapconn_set_state(lc, LDAPCONN_BACKOFF);
+		return;
+	}
 	lc->retry_ms = backoff_next_ms_random(&lc->backoff);
 	ldapconn_arm_timer(lc, lc->retry_ms);
 	ldapconn_set_state(lc, LDAPCONN_BACKOFF);
 }
 
 /* The current attempt failed: record why, then try the next URI. */
-static void
+void
 ldapconn_fail(struct ldapconn *lc, const char *fmt, ...)
 {
 	char what[400];
@@ -361,9 +280,9 @@ ldapconn_fail(struct ldapconn *lc, const char *fmt, ...)
 /* The connection is unusable: read error or EOF (why = NULL: libldap's
  * result code says which), failed send, notice of disconnection.  During
  * the handshake that fails the attempt; a READY connection fails its
- * operations and reconnects, first URI first.  (Fail-back from a later
- * URI to a recovered earlier one while READY is not done yet: we stay
- * until the connection drops.) */
+ * operations and reconnects, first URI first.  (A READY connection on a
+ * later URI moves to a recovered earlier one through a probe:
+ * ldapconn_failback.c.) */
 static void
 ldapconn_broken(struct ldapconn *lc, const char *why)
 {
@@ -390,49 +309,25 @@ ldapconn_broken(struct ldapconn *lc, const char *why)
 /* ---- reading results ----------------------------------------------------- */
 
 static void
-ldapconn_read_rootdse(struct ldapconn *lc, const struct ldapconn_entry *e)
-{
-	struct ldapconn_server_info *si = &lc->next_info;
-	const char *name = ldapconn_entry_first(e, "vendorName");
-	const char *version = ldapconn_entry_first(e, "vendorVersion");
-	const char *nc = ldapconn_entry_first(e, "defaultNamingContext");
-
-	/* RFC 3045 vendorName is optional; OpenLDAP and AD omit it, but say
-	 * who they are in other root DSE values. */
-	if (name == NULL &&
-	    ldapconn_entry_has(e, "objectClass", "OpenLDAProotDSE"))
-		name = "OpenLDAP";
-	else if (name == NULL && ldapconn_entry_has(e, "supportedCapabilities",
-	                             OID_AD_CAPABILITY))
-		name = "Active Directory";
-	snprintf(si->vendor, sizeof(si->vendor), "%s%s%s", name ? name : "",
-	    name && version ? " " : "", name && version ? version : "");
-	si->syncrepl = ldapconn_entry_has(e, "supportedControl", OID_SYNCREPL);
-	si->ad_dirsync = ldapconn_entry_has(e, "supportedControl",
-	    OID_AD_DIRSYNC);
-	si->paged_results = ldapconn_entry_has(e, "supportedControl",
-	    OID_PAGED);
-	if (nc == NULL)
-		nc = ldapconn_entry_first(e, "namingContexts");
-	snprintf(si->naming_context, sizeof(si->naming_context), "%s",
-	    nc ? nc : "");
-}
-
-static void
 ldapconn_on_entry(struct ldapconn *lc, struct ldapconn_op *op, LDAPMessage *msg)
 {
-	struct ldapconn_entry *e = ldapconn_entry_new(lc->ld, msg);
+	struct ldapconn_entry *e = ldapconn_entry_from_msg(lc->ld, msg);
 
 	if (e == NULL) {
-		log_obj_warning(LDAPCONN_LOG,
+		log_at(lc->parent != NULL ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARNING,
+		    LDAPCONN_OBJ(lc),
 		    "entry skipped msgid=%d error=\"cannot decode or out of memory\"",
 		    op->msgid);
 		return;
 	}
-	if (op->kind == LDAPCONN_OP_ROOTDSE)
-		ldapconn_read_rootdse(lc, e);
-	else if (op->kind == LDAPCONN_OP_SEARCH && op->entry_cb != NULL)
+	if (op->kind == LDAPCONN_OP_ROOTDSE) {
+		ldapconn_rootdse_parse(&lc->next_info, e);
+	} else if (op->kind == LDAPCONN_OP_ROOTDSE_READ) {
+		ldapconn_rootdse_parse(op->dse_info, e);
+		op->dse_seen = true;
+	} else if (op->kind == LDAPCONN_OP_SEARCH && op->entry_cb != NULL) {
 		op->entry_cb(e, op->arg);
+	}
 	ldapconn_entry_free(e);
 }
 
@@ -445,7 +340,7 @@ ldapconn_on_entry(struct ldapconn *lc, struct ldapconn_op *op, LDAPMessage *msg)
  * could not take whole stays queued in libldap with LDAP_BUSY (request.c,
  * ldap_int_flush_request) and is written by later ldap_result() calls
  * that find the socket writable: watch for that (ldapconn_on_writable). */
-static void
+void
 ldapconn_kick(struct ldapconn *lc)
 {
 	int rc = LDAP_SUCCESS;
@@ -453,170 +348,8 @@ ldapconn_kick(struct ldapconn *lc)
 	event_active(lc->ev_read, EV_READ, 0);
 	ldap_get_option(lc->ld, LDAP_OPT_RESULT_CODE, &rc);
 	if (rc == LDAP_BUSY) {
-		log_obj_debug(LDAPCONN_LOG, "request partly written");
+		log_obj_debug(LDAPCONN_OBJ(lc), "request partly written");
 		event_add(lc->ev_write, NULL);
-	}
-}
-
-/* Track a handshake request just sent, bounded by the network timeout. */
-static void
-ldapconn_handshake_sent(struct ldapconn *lc, int rc, int msgid,
-    enum ldapconn_op_kind kind)
-{
-	char text[300];
-
-	if (rc != LDAP_SUCCESS) {
-		ldapconn_describe(text, sizeof(text), rc, NULL, lc->ld);
-		ldapconn_fail(lc, "%s: %s", lc->step, text);
-		return;
-	}
-	ldapconn_op_add(lc, msgid, kind, NULL, NULL, NULL);
-	ldapconn_arm_timer(lc, lc->cfg.network_timeout_ms);
-	ldapconn_kick(lc);
-}
-
-static void
-ldapconn_send_rootdse(struct ldapconn *lc)
-{
-	static const char *const attrs[] = { "vendorName", "vendorVersion",
-		"supportedControl", "namingContexts", "defaultNamingContext",
-		"supportedExtension", "supportedCapabilities", "objectClass",
-		NULL };
-	int msgid = -1, rc;
-
-	lc->step = "rootdse";
-	memset(&lc->next_info, 0, sizeof(lc->next_info));
-	rc = ldap_search_ext(lc->ld, "", LDAP_SCOPE_BASE, "(objectClass=*)",
-	    (char **)attrs, 0, NULL, NULL, NULL, LDAP_NO_LIMIT, &msgid);
-	ldapconn_handshake_sent(lc, rc, msgid, LDAPCONN_OP_ROOTDSE);
-}
-
-static void
-ldapconn_send_bind(struct ldapconn *lc)
-{
-	struct berval cred = { 0, (char *)"" };
-	const char *dn = lc->cfg.bind_dn;
-	int msgid = -1, rc;
-
-	lc->step = "bind";
-	ldapconn_set_state(lc, LDAPCONN_BINDING);
-	if (lc->cfg.sasl_external) {
-		/* RFC 4422 appendix A: the initial response is the authzid;
-		 * an empty one (present, or slapd answers saslBindInProgress
-		 * and waits for it) means the identity the transport
-		 * established - ldapi peer credentials or a TLS client
-		 * certificate.  bind_dn is not used. */
-		rc = ldap_sasl_bind(lc->ld, NULL, "EXTERNAL", &cred, NULL, NULL,
-		    &msgid);
-	} else {
-		/* An empty DN binds anonymously (RFC 4513 §5.1.1); a DN with an
-		 * empty password is an unauthenticated bind the server will
-		 * normally refuse (§5.1.2), which says so more clearly than we
-		 * could. */
-		if (*dn != '\0') {
-			cred.bv_val = (char *)lc->cfg.bind_password;
-			cred.bv_len = strlen(cred.bv_val);
-		}
-		rc = ldap_sasl_bind(lc->ld, dn, LDAP_SASL_SIMPLE, &cred, NULL,
-		    NULL, &msgid);
-	}
-	ldapconn_handshake_sent(lc, rc, msgid, LDAPCONN_OP_BIND);
-}
-
-/* The one bounded wait: the handshake, at most network_timeout. */
-static int
-ldapconn_install_tls(struct ldapconn *lc)
-{
-	const char *ca = lc->cfg.tls_ca_file;
-	char text[300];
-	int fd = -1, rc;
-
-	lc->step = "tls";
-	lc->io.deadline = ds_monotonic_ms() + lc->cfg.network_timeout_ms;
-	lc->io.bounded = true;
-	lc->io.timed_out = false;
-	rc = ldap_install_tls(lc->ld);
-	lc->io.bounded = false;
-	/* libevent caches the time per loop pass: without this, timers armed
-	 * next (the backoff) would count from before the handshake. */
-	event_base_update_cache_time(lc->base);
-	/* libldap built with LDAP_USE_NON_BLOCKING_TLS leaves the socket
-	 * blocking afterwards; a half-received record would then block the
-	 * loop in ldap_result(). */
-	if (ldap_get_option(lc->ld, LDAP_OPT_DESC, &fd) == LDAP_OPT_SUCCESS &&
-	    fd >= 0)
-		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-	if (rc == LDAP_SUCCESS)
-		return 0;
-	if (lc->io.timed_out) {
-		ldapconn_fail(lc, "tls: handshake timed out after %u ms",
-		    lc->cfg.network_timeout_ms);
-		return -1;
-	}
-	/* GnuTLS verification failures reach us as "(unknown error code)":
-	 * name what to check. */
-	ldapconn_describe(text, sizeof(text), rc, NULL, lc->ld);
-	if (!lc->cfg.tls_verify) {
-		ldapconn_fail(lc, "tls: %s", text);
-		return -1;
-	}
-	if (*ca == '\0')
-		ca = "the system trust store";
-	ldapconn_fail(lc,
-	    "tls: %s (is the server certificate signed by a CA "
-	    "in %s and issued for \"%s\"?)",
-	    text, ca, lc->host);
-	return -1;
-}
-
-static void
-ldapconn_send_starttls(struct ldapconn *lc)
-{
-	int msgid = -1, rc;
-
-	lc->step = "starttls";
-	rc = ldap_extended_operation(lc->ld, LDAP_EXOP_START_TLS, NULL, NULL,
-	    NULL, &msgid);
-	ldapconn_handshake_sent(lc, rc, msgid, LDAPCONN_OP_STARTTLS);
-}
-
-static void
-ldapconn_ready(struct ldapconn *lc)
-{
-	evtimer_del(lc->ev_timer);
-	lc->info = lc->next_info;
-	lc->have_info = true;
-	lc->retries = 0;
-	backoff_reset(&lc->backoff);
-	for (size_t i = 0; i < lc->cfg.uri_count; i++)
-		lc->uri_err[i].msg[0] = '\0';
-	ldapconn_set_state(lc, LDAPCONN_READY);
-}
-
-/* A handshake request finished with rc and the server's diagnostic. */
-static void
-ldapconn_on_handshake_done(struct ldapconn *lc, enum ldapconn_op_kind kind,
-    int rc, const char *diag)
-{
-	char text[300];
-
-	evtimer_del(lc->ev_timer);
-	ldapconn_describe(text, sizeof(text), rc, diag, NULL);
-	if (kind == LDAPCONN_OP_ROOTDSE) {
-		/* Servers may hide the root DSE from some identities; the
-		 * connection is still usable, the mirror just learns less. */
-		if (rc != LDAP_SUCCESS)
-			log_obj_warning(LDAPCONN_LOG,
-			    "root DSE unreadable uri=%s error=\"%s\"",
-			    lc->server, text);
-		ldapconn_ready(lc);
-	} else if (rc != LDAP_SUCCESS) {
-		ldapconn_fail(lc, "%s: %s", lc->step, text);
-	} else if (kind == LDAPCONN_OP_STARTTLS) {
-		if (ldapconn_install_tls(lc) == 0)
-			ldapconn_send_bind(lc);
-	} else {
-		ldapconn_send_rootdse(lc);
 	}
 }
 
@@ -641,6 +374,16 @@ ldapconn_on_result(struct ldapconn *lc, struct ldapconn_op *op,
 			op->done_cb(rc, text, op->arg);
 		else if (op->done_ext_cb != NULL)
 			op->done_ext_cb(rc, text, &ctrls, op->arg);
+	} else if (op->kind == LDAPCONN_OP_ROOTDSE_READ) {
+		/* The caller hears !ok and decides how loud to be. */
+		if (rc != LDAP_SUCCESS) {
+			ldapconn_describe(text, sizeof(text), rc, diag, NULL);
+			log_obj_debug(LDAPCONN_LOG,
+			    "root DSE re-read failed uri=%s error=\"%s\"",
+			    lc->server, text);
+		}
+		ldapconn_rootdse_done(lc, op,
+		    rc == LDAP_SUCCESS && op->dse_seen);
 	} else {
 		ldapconn_on_handshake_done(lc, op->kind, rc, diag);
 	}
@@ -698,7 +441,7 @@ ldapconn_dispatch(struct ldapconn *lc, LDAPMessage *msg)
 	if (msgid == 0)
 		ldapconn_on_unsolicited(lc, msg);
 	else if (op == NULL)
-		log_obj_debug(LDAPCONN_LOG,
+		log_obj_debug(LDAPCONN_OBJ(lc),
 		    "unexpected message msgid=%d type=%d", msgid, type);
 	else if (type == LDAP_RES_SEARCH_ENTRY)
 		ldapconn_on_entry(lc, op, msg);
@@ -750,273 +493,16 @@ ldapconn_on_readable(struct ldapconn *lc)
 	}
 }
 
-/* ---- opening the socket ------------------------------------------------ */
-
-static void ldapconn_read_cb(evutil_socket_t fd, short what, void *arg);
-static void ldapconn_write_cb(evutil_socket_t fd, short what, void *arg);
-
-/* The socket is connected: give it to libldap and start the handshake. */
-static void
-ldapconn_on_connected(struct ldapconn *lc)
-{
-	struct timeval tv = { (time_t)(lc->cfg.network_timeout_ms / 1000),
-		(suseconds_t)(lc->cfg.network_timeout_ms % 1000) * 1000 };
-	int version = LDAP_VERSION3, require, zero = 0, fd = -1, rc;
-	const char *ca = lc->cfg.tls_ca_file;
-	Sockbuf *sb = NULL;
-	char text[300];
-
-	evtimer_del(lc->ev_timer);
-	if (lc->ai_list != NULL)
-		freeaddrinfo(lc->ai_list);
-	lc->ai_list = lc->ai_next = NULL;
-	lc->step = "init";
-	rc = ldap_init_fd(lc->fd, lc->proto, lc->server, &lc->ld);
-	if (rc != LDAP_SUCCESS) {
-		ldapconn_describe(text, sizeof(text), rc, NULL, NULL);
-		ldapconn_fail(lc, "init: %s", text);
-		return;
-	}
-	lc->fd = -1; /* libldap closes it on unbind */
-	/* LDAP_OPT_TIMEOUT only bounds synchronous calls, which we do not
-	 * make; set anyway so a future one cannot hang forever. */
-	if (ldap_set_option(lc->ld, LDAP_OPT_PROTOCOL_VERSION, &version) ||
-	    ldap_set_option(lc->ld, LDAP_OPT_REFERRALS, LDAP_OPT_OFF) ||
-	    ldap_set_option(lc->ld, LDAP_OPT_NETWORK_TIMEOUT, &tv) ||
-	    ldap_set_option(lc->ld, LDAP_OPT_TIMEOUT, &tv) ||
-	    ldap_get_option(lc->ld, LDAP_OPT_DESC, &fd) || fd < 0) {
-		ldapconn_fail(lc, "init: cannot set connection options");
-		return;
-	}
-	lc->ev_read = event_new(lc->base, fd, EV_READ | EV_PERSIST,
-	    ldapconn_read_cb, lc);
-	event_add(lc->ev_read, NULL);
-	if (ldap_get_option(lc->ld, LDAP_OPT_SOCKBUF, &sb) ||
-	    ber_sockbuf_add_io(sb, &ldapconn_io_layer,
-	        LBER_SBIOD_LEVEL_PROVIDER + 1, &lc->io) < 0) {
-		ldapconn_fail(lc, "init: cannot add our Sockbuf layer");
-		return;
-	}
-	if (lc->tls) {
-		/* Per-handle TLS settings take effect in a new context. */
-		require = lc->cfg.tls_verify ? LDAP_OPT_X_TLS_DEMAND
-		                             : LDAP_OPT_X_TLS_NEVER;
-		rc = LDAP_OPT_SUCCESS;
-		if (*ca != '\0')
-			rc = ldap_set_option(lc->ld, LDAP_OPT_X_TLS_CACERTFILE,
-			    ca);
-		rc |= ldap_set_option(lc->ld, LDAP_OPT_X_TLS_REQUIRE_CERT,
-		    &require);
-		rc |= ldap_set_option(lc->ld, LDAP_OPT_X_TLS_NEWCTX, &zero);
-		if (rc != LDAP_OPT_SUCCESS) {
-			ldapconn_fail(lc,
-			    "tls: cannot create a TLS context "
-			    "(tls_ca_file \"%s\")",
-			    ca);
-			return;
-		}
-	}
-	if (lc->ldaps) {
-		if (ldapconn_install_tls(lc) == 0)
-			ldapconn_send_bind(lc);
-	} else if (lc->tls) {
-		ldapconn_send_starttls(lc);
-	} else {
-		ldapconn_send_bind(lc);
-	}
-}
-
-/* Connect a non-blocking socket to the next resolved address.  0 when a
- * connect is under way (completion arrives on ev_write), -1 with err when
- * no address is left. */
-static int
-ldapconn_connect_next(struct ldapconn *lc, int last_errno, struct ds_error *err)
-{
-	struct addrinfo *ai;
-	int on = 1;
-
-	while ((ai = lc->ai_next) != NULL) {
-		lc->ai_next = ai->ai_next;
-		lc->fd = socket(ai->ai_family,
-		    ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-		    ai->ai_protocol);
-		if (lc->fd < 0) {
-			last_errno = errno;
-			continue;
-		}
-		/* What libldap sets on sockets it opens itself (os-ip.c). */
-		if (ai->ai_family != AF_UNIX) {
-			setsockopt(lc->fd, SOL_SOCKET, SO_KEEPALIVE, &on,
-			    sizeof(on));
-			setsockopt(lc->fd, IPPROTO_TCP, TCP_NODELAY, &on,
-			    sizeof(on));
-		}
-		if (connect(lc->fd, ai->ai_addr, ai->ai_addrlen) == 0 ||
-		    errno == EINPROGRESS) {
-			lc->ev_write = event_new(lc->base, lc->fd, EV_WRITE,
-			    ldapconn_write_cb, lc);
-			event_add(lc->ev_write, NULL);
-			ldapconn_arm_timer(lc, lc->cfg.network_timeout_ms);
-			return 0;
-		}
-		last_errno = errno;
-		ldapconn_drop_socket(lc);
-	}
-	return ds_error_set(err, "connect: %s", strerror(last_errno));
-}
-
-/* EV_WRITE on a connecting socket: did it work?  (SO_ERROR, as connect(2)
- * describes for EINPROGRESS.) */
-static void
-ldapconn_on_connect_done(struct ldapconn *lc)
-{
-	struct ds_error err;
-	socklen_t len = sizeof(int);
-	int soerr = 0;
-
-	if (getsockopt(lc->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
-		soerr = errno;
-	if (soerr == 0) {
-		ldapconn_on_connected(lc);
-		return;
-	}
-	ldapconn_drop_socket(lc);
-	if (ldapconn_connect_next(lc, soerr, &err) < 0)
-		ldapconn_fail(lc, "%s", err.msg);
-}
-
-/* Resolve host:port for ldap:// and ldaps://.  Numeric hosts skip the
- * resolver.  A name goes through getaddrinfo(), which blocks the loop for
- * the resolver's time: acceptable at connect time for now, bounded by
- * resolv.conf's timeouts; evdns_getaddrinfo() would make it asynchronous
- * at the cost of ignoring nsswitch.conf. */
-static int
-ldapconn_resolve(struct ldapconn *lc, const char *host, int port,
-    struct ds_error *err)
-{
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
-		.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV };
-	char service[16];
-	int rc;
-
-	snprintf(service, sizeof(service), "%d", port);
-	rc = getaddrinfo(host, service, &hints, &lc->ai_list);
-	if (rc == EAI_NONAME) {
-		hints.ai_flags = AI_NUMERICSERV | AI_ADDRCONFIG;
-		rc = getaddrinfo(host, service, &hints, &lc->ai_list);
-		event_base_update_cache_time(lc->base); /* see install_tls */
-	}
-	if (rc != 0) {
-		lc->ai_list = NULL;
-		return ds_error_set(err, "resolve: %s: %s", host,
-		    gai_strerror(rc));
-	}
-	lc->ai_next = lc->ai_list;
-	return 0;
-}
-
-/* ldapi://: the decoded host part is the socket path.  libldap's default
- * path (LDAPI_SOCK) is not public, so the URI must name one. */
-static int
-ldapconn_resolve_unix(struct ldapconn *lc, const char *path,
-    struct ds_error *err)
-{
-	struct sockaddr_un *sun = &lc->unix_addr;
-
-	if (path == NULL || path[0] != '/')
-		return ds_error_set(err,
-		    "ldapi URI needs an absolute socket "
-		    "path, e.g. ldapi://%%2Frun%%2Fslapd%%2Fldapi");
-	if (strlen(path) >= sizeof(sun->sun_path))
-		return ds_error_set(err, "ldapi socket path too long");
-	memset(sun, 0, sizeof(*sun));
-	sun->sun_family = AF_UNIX;
-	memcpy(sun->sun_path, path, strlen(path) + 1);
-	/* A one-address list of our own: ai_list stays NULL, so nothing is
-	 * handed to freeaddrinfo(). */
-	memset(&lc->unix_ai, 0, sizeof(lc->unix_ai));
-	lc->unix_ai.ai_family = AF_UNIX;
-	lc->unix_ai.ai_socktype = SOCK_STREAM;
-	lc->unix_ai.ai_addr = (struct sockaddr *)sun;
-	lc->unix_ai.ai_addrlen = sizeof(*sun);
-	lc->ai_next = &lc->unix_ai;
-	return 0;
-}
-
-static int
-ldapconn_open(struct ldapconn *lc, struct ds_error *err)
-{
-	LDAPURLDesc *lud = NULL;
-	const char *scheme, *host;
-	int rc, port;
-
-	rc = ldap_url_parse(lc->server, &lud);
-	if (rc == LDAP_URL_ERR_BADSCHEME)
-		return ds_error_set(err, "invalid URI: the scheme must be "
-		                         "ldap://, ldaps:// or ldapi://");
-	if (rc != LDAP_URL_SUCCESS)
-		return ds_error_set(err,
-		    "invalid URI (ldap_url_parse error %d)", rc);
-	scheme = lud->lud_scheme;
-	/* An empty host means localhost, as for libldap itself. */
-	host = lud->lud_host != NULL && *lud->lud_host ? lud->lud_host
-	                                               : "localhost";
-	snprintf(lc->host, sizeof(lc->host), "%s", host);
-	lc->ldaps = strcasecmp(scheme, "ldaps") == 0;
-	if (strcasecmp(scheme, "ldapi") == 0) {
-		/* StartTLS over a local socket protects nothing; SASL
-		 * EXTERNAL uses the peer credentials instead. */
-		lc->proto = LDAP_PROTO_IPC;
-		lc->tls = false;
-		rc = ldapconn_resolve_unix(lc, lud->lud_host, err);
-	} else if (lc->ldaps || strcasecmp(scheme, "ldap") == 0) {
-		lc->proto = LDAP_PROTO_TCP;
-		lc->tls = lc->ldaps || lc->cfg.starttls;
-		port = lc->ldaps ? LDAPS_PORT : LDAP_PORT;
-		rc = ldapconn_resolve(lc, host,
-		    lud->lud_port ? lud->lud_port : port, err);
-	} else {
-		rc = ds_error_set(err, "unsupported scheme \"%s\"", scheme);
-	}
-	ldap_free_urldesc(lud);
-	if (rc < 0)
-		return rc;
-	return ldapconn_connect_next(lc, ECONNREFUSED, err);
-}
-
-/* Start trying URI number index (its failure moves on to the next). */
-static void
-ldapconn_attempt(struct ldapconn *lc, size_t index)
-{
-	struct ds_error err;
-
-	lc->uri_index = index;
-	if (index >= lc->cfg.uri_count) {
-		snprintf(lc->server, sizeof(lc->server), "%s", "");
-		lc->retries++;
-		ldapconn_record_error(lc, "no LDAP URI configured");
-		ldapconn_all_failed(lc);
-		return;
-	}
-	snprintf(lc->server, sizeof(lc->server), "%s", lc->cfg.uris[index]);
-	lc->step = "connect";
-	if (lc->state == LDAPCONN_CONNECTING)
-		log_obj_debug(LDAPCONN_LOG, "trying uri=%s", lc->server);
-	ldapconn_set_state(lc, LDAPCONN_CONNECTING);
-	if (ldapconn_open(lc, &err) < 0)
-		ldapconn_fail(lc, "%s", err.msg);
-}
-
 /* ---- event callbacks: take arg, call one handler ------------------------ */
 
-static void
+void
 ldapconn_leave(struct ldapconn *lc)
 {
 	if (--lc->depth == 0 && lc->doomed)
 		ldapconn_destroy(lc);
 }
 
-static void
+void
 ldapconn_read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct ldapconn *lc = arg;
@@ -1032,15 +518,15 @@ ldapconn_read_cb(evutil_socket_t fd, short what, void *arg)
 static void
 ldapconn_on_writable(struct ldapconn *lc)
 {
-	unsigned long long before = lc->io.written;
+	unsigned long long before = lc->io->written;
 
 	ldapconn_on_readable(lc);
-	if (lc->io.written != before && lc->ld != NULL && !lc->doomed)
+	if (lc->io->written != before && lc->ld != NULL && !lc->doomed)
 		event_add(lc->ev_write, NULL);
 }
 
 /* ev_write serves the connect, then flushing a partly written request. */
-static void
+void
 ldapconn_write_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct ldapconn *lc = arg;
@@ -1090,6 +576,7 @@ ldapconn_new(struct event_base *base, const struct ldapconn_settings *settings,
 	lc->state = LDAPCONN_IDLE;
 	lc->since = time(NULL);
 	lc->fd = -1;
+	lc->io = ds_calloc(1, sizeof(*lc->io));
 	backoff_init(&lc->backoff, lc->cfg.backoff_min_ms,
 	    lc->cfg.backoff_max_ms);
 	lc->ev_timer = evtimer_new(base, ldapconn_timer_cb, lc);
@@ -1121,16 +608,19 @@ ldapconn_reconfigure(struct ldapconn *lc,
 	backoff_init(&lc->backoff, lc->cfg.backoff_min_ms,
 	    lc->cfg.backoff_max_ms);
 	lc->backoff.attempt = attempt;
+	ldapconn_failback_reconfigure(lc);
 }
 
 static void
 ldapconn_destroy(struct ldapconn *lc)
 {
 	lc->depth++; /* callbacks below may call ldapconn_free() again */
+	ldapconn_failback_free(lc);
 	ldapconn_close(lc, "connection closed");
 	event_free(lc->ev_timer);
 	ldapconn_settings_clear(&lc->cfg);
 	free(lc->uri_err);
+	free(lc->io);
 	free(lc);
 }
 
@@ -1169,6 +659,7 @@ ldapconn_get_status(const struct ldapconn *lc, struct connstatus *out)
 	snprintf(out->server, sizeof(out->server), "%s", lc->server);
 	out->since = lc->since;
 	out->retries = lc->retries;
+	out->failbacks = lc->failbacks;
 	snprintf(out->last_error, sizeof(out->last_error), "%s",
 	    lc->last_error);
 	out->last_error_at = lc->last_error_at;
@@ -1180,8 +671,7 @@ ldapconn_get_server_info(const struct ldapconn *lc)
 	return lc->have_info ? &lc->info : NULL;
 }
 
-
-static int
+int
 ldapconn_send_search(struct ldapconn *lc, const struct ldapconn_search_req *req,
     int *msgid)
 {
@@ -1279,6 +769,7 @@ ldapconn_abandon(struct ldapconn *lc, unsigned op_id)
 	 * by the dispatcher as unexpected. */
 	if (lc->ld != NULL && !lc->broken)
 		ldap_abandon_ext(lc->ld, (int)op_id, NULL, NULL);
+	free(op->dse_info);
 	free(op);
 }
 

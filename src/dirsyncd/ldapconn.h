@@ -16,6 +16,15 @@
  * first.  State changes are logged once and reported to the state
  * callback; ldapconn_get_status() gives the value for the status socket.
  *
+ * Fail-back: while READY on a later URI, every failback_interval_ms a
+ * second, internal attempt (the same connect, TLS, bind and root DSE
+ * steps, each bounded by network_timeout) tries the more preferred URIs
+ * in the background.  When one succeeds, the live connection is replaced
+ * as if it had been lost: the state callback sees CONNECTING (the old
+ * connection still open, so work can be abandoned), operations still
+ * pending end with LDAP_SERVER_DOWN, then READY comes on the new URI.
+ * A failed probe changes nothing and is logged at debug.
+ *
  * Operations: ldapconn_search() and ldapconn_search_ext() may be called
  * in LDAPCONN_READY.  Each
  * entry is handed to entry_cb (borrowed, valid during the call); done_cb
@@ -61,6 +70,9 @@ struct ldapconn_settings {
 	unsigned network_timeout_ms; /* connect and TLS handshake */
 	unsigned backoff_min_ms;
 	unsigned backoff_max_ms;
+	/* While READY on a later URI, try the earlier ones this often and
+	 * switch to the first that works; 0 = stay until the server fails. */
+	unsigned failback_interval_ms;
 };
 
 /* What the root DSE said about the server, after each successful bind. */
@@ -70,6 +82,18 @@ struct ldapconn_server_info {
 	bool ad_dirsync;          /* 1.2.840.113556.1.4.841 */
 	bool paged_results;       /* 1.2.840.113556.1.4.319 */
 	char naming_context[512]; /* first namingContexts / defaultNamingContext */
+	char ds_service_name[512];     /* AD/Samba dsServiceName, or "" */
+	char default_naming_context[512]; /* defaultNamingContext, or "" */
+	char highest_usn[32];          /* AD highestCommittedUSN as text, or "" */
+	char last_usn[32];             /* 389-ds lastusn as text, or "" */
+	bool show_deleted;             /* supportedControl 1.2.840.113556.1.4.417 */
+	/* LDAP_MATCHING_RULE_IN_CHAIN (1.2.840.113556.1.4.1941) usable: true
+	 * when the server is AD (supportedCapabilities has
+	 * 1.2.840.113556.1.4.800), as Samba's DC also says it is. */
+	bool in_chain;
+	/* supportedCapabilities has 1.2.840.113556.1.4.800 (AD) or
+	 * 1.2.840.113556.1.4.1851 (ADAM / AD LDS) */
+	bool is_ad;
 };
 
 typedef void (*ldapconn_state_cb)(struct ldapconn *lc,
@@ -90,9 +114,22 @@ void ldapconn_free(struct ldapconn *lc);
 enum ldapconn_state ldapconn_get_state(const struct ldapconn *lc);
 const char *ldapconn_state_name(enum ldapconn_state state);
 void ldapconn_get_status(const struct ldapconn *lc, struct connstatus *out);
-/* Valid after the first READY; NULL before. */
+/* Valid after the first READY; NULL before.  Updated in place at each
+ * READY and by ldapconn_read_root_dse(). */
 const struct ldapconn_server_info *ldapconn_get_server_info(
     const struct ldapconn *lc);
+
+typedef void (*ldapconn_root_dse_cb)(bool ok,
+    const struct ldapconn_server_info *info, void *arg);
+/* Read the root DSE again on the live connection (e.g. a fresh
+ * highestCommittedUSN before each poll) and update the stored server
+ * info.  cb runs exactly once: ok with info = the stored, updated value
+ * (borrowed, as from ldapconn_get_server_info()), or !ok with info NULL
+ * when the read failed, the connection dropped or lc was freed.
+ * Returns 0, or -1 (cb not called) if not READY or not sent. */
+int ldapconn_read_root_dse(struct ldapconn *lc,
+    void (*cb)(bool ok, const struct ldapconn_server_info *info, void *arg),
+    void *arg) DS_MUSTCHECK;
 
 /* Start an asynchronous search; attrs is NULL-terminated (NULL = all user
  * attributes).  Returns 0, or -1 (callbacks not called) if not READY or
@@ -174,5 +211,25 @@ size_t ldapconn_entry_values(const struct ldapconn_entry *entry,
 /* Length of value index of attr (values may hold NUL bytes); 0 if none. */
 size_t ldapconn_entry_value_len(const struct ldapconn_entry *entry,
     const char *attr, size_t index);
+/* Attribute descriptions compare case-insensitively and exactly:
+ * "member" does not match "member;range=0-1499".  The attributes in the
+ * order the server sent them, names as sent (with options); index < count. */
+size_t ldapconn_entry_attr_count(const struct ldapconn_entry *entry);
+const char *ldapconn_entry_attr_name(const struct ldapconn_entry *entry,
+    size_t index);
+
+/* Entries of one's own (ldapfetch assembling ranged values, tests): unlike
+ * the borrowed ones above they live until ldapconn_entry_free().  Any
+ * context; the accessors above work on them too.  _new copies dn;
+ * _add_value appends a copy of value (len bytes, NUL added) to attr,
+ * creating it (last) when absent, and returns 0, or -1 on allocation
+ * failure (entries are input-sized: no aborting allocator).  _dup copies
+ * a borrowed or owned entry, response controls included; NULL when out
+ * of memory.  _free only for entries from _new or _dup; NULL is a no-op. */
+struct ldapconn_entry *ldapconn_entry_new(const char *dn);
+int ldapconn_entry_add_value(struct ldapconn_entry *entry, const char *attr,
+    const void *value, size_t len) DS_MUSTCHECK;
+struct ldapconn_entry *ldapconn_entry_dup(const struct ldapconn_entry *entry);
+void ldapconn_entry_free(struct ldapconn_entry *entry);
 
 #endif

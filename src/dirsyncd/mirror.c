@@ -16,11 +16,13 @@
 #include "attrmap.h"
 #include "backoff.h"
 #include "config.h"
+#include "escape.h"
 #include "ldapconn.h"
 #include "log.h"
 #include "mirror_map.h"
 #include "pgconn.h"
 #include "source.h"
+#include "source_select.h"
 #include "store.h"
 
 #define MIRROR_SOURCE_NAME "default"
@@ -40,6 +42,10 @@ struct mirror {
 	struct attrmap map;
 	const struct source_ops *ops;
 	struct source *src;
+	int mode;                   /* enum config_mirror_mode */
+	unsigned tried;             /* SOURCE_SELECT_* kinds refused here */
+	char refused[512];          /* why the last one was refused */
+	struct source_params poll;  /* poll options, copied into each start */
 	char *cfg_base;             /* configured base ("" = naming context) */
 	char *filter;
 	unsigned batch_size;
@@ -182,6 +188,67 @@ mirror_sink_entry(void *arg, const char *id, const struct ldapconn_entry *e)
 	case MIRROR_MAP_ERROR:
 		log_obj_warning("mirror", "id=%s not mirrored: %s", id, err.msg);
 		return;
+	}
+	mirror_note_change(m);
+}
+
+/* A group whose member list did not come (AD DirSync sends changed
+ * attributes only): its row is written, its stored members stay. */
+static void
+mirror_sink_entry_keep_members(void *arg, const char *id,
+    const struct ldapconn_entry *e)
+{
+	struct mirror *m = arg;
+	struct ds_error err;
+	struct store_group *g;
+
+	switch (mirror_map_entry(&m->map, e, id, &m->batch, NULL, &err)) {
+	case MIRROR_MAP_GROUP:
+		break;
+	case MIRROR_MAP_USER:        /* not a group after all: as sent */
+		mirror_note_change(m);
+		return;
+	case MIRROR_MAP_IGNORED:
+	case MIRROR_MAP_ERROR:
+		log_obj_debug("mirror", "id=%s not mirrored: %s", id, err.msg);
+		return;
+	}
+	g = &m->batch.groups[m->batch.group_count - 1];
+	for (size_t i = 0; i < g->member_count; i++) {
+		free(g->member_dn[i]);
+		free(g->member_dn_norm[i]);
+	}
+	g->member_count = 0;
+	g->keep_members = true;
+	mirror_note_change(m);
+}
+
+/* Member values added and removed (AD DirSync incremental values). */
+static void
+mirror_sink_members(void *arg, const char *group_id,
+    const char *const *added, size_t added_count,
+    const char *const *removed, size_t removed_count)
+{
+	struct mirror *m = arg;
+
+	for (size_t k = 0; k < 2; k++) {
+		const char *const *dns = k == 0 ? removed : added;
+		size_t n = k == 0 ? removed_count : added_count;
+
+		for (size_t i = 0; i < n; i++) {
+			struct ds_error err;
+			char *norm = NULL;
+
+			if (dn_normalize(dns[i], &norm, &err) != 0) {
+				log_obj_warning("mirror", "id=%s skipped a member "
+				    "value that is not a DN: %s", group_id,
+				    err.msg);
+				continue;
+			}
+			store_batch_add_member_change(&m->batch, group_id,
+			    dns[i], norm, k == 1);
+			free(norm);
+		}
 	}
 	mirror_note_change(m);
 }
@@ -374,11 +441,20 @@ mirror_server_id(struct mirror *m, const char *base, char *buf, size_t size)
 {
 	struct connstatus cs;
 
+	char id[600];
+
 	ldapconn_get_status(m->lc, &cs);
+	/* A USN belongs to one domain controller, not to a URI: the source
+	 * names the server when the URI is not enough. */
+	if (m->ops->server_id != NULL)
+		m->ops->server_id(m->lc, id, sizeof(id));
+	else
+		snprintf(id, sizeof(id), "%s", cs.server);
 	/* A cookie is only valid for the same server, bind identity, base and
 	 * filter (a 389-ds cookie names all four). */
-	snprintf(buf, size, "%s|%s|%s|%s", cs.server, ldapconn_bind_identity(m->lc),
-	    base, m->filter);
+	if ((size_t)snprintf(buf, size, "%s|%s|%s|%s", id,
+	    ldapconn_bind_identity(m->lc), base, m->filter) >= size)
+		log_obj_debug("mirror", "server id cut at %zu bytes", size);
 	snprintf(m->st.server, sizeof(m->st.server), "%s", cs.server);
 }
 
@@ -391,6 +467,8 @@ mirror_base(const struct mirror *m)
 		return m->cfg_base;
 	return info != NULL ? info->naming_context : "";
 }
+
+static void mirror_sink_unsupported(void *arg, const char *why);
 
 static void
 mirror_state_loaded(bool ok, const struct store_state *state, const char *error,
@@ -408,6 +486,9 @@ mirror_state_loaded(bool ok, const struct store_state *state, const char *error,
 		.persist = mirror_sink_persist,
 		.forget_cookie = mirror_sink_forget_cookie,
 		.ended = mirror_sink_ended,
+		.unsupported = mirror_sink_unsupported,
+		.entry_keep_members = mirror_sink_entry_keep_members,
+		.members = mirror_sink_members,
 		.arg = m,
 	};
 	const char *attrs[ATTRMAP_SEARCH_ATTRS_MAX + 2];
@@ -433,9 +514,12 @@ mirror_state_loaded(bool ok, const struct store_state *state, const char *error,
 	attrs[nattrs++] = "cn";
 	attrs[nattrs++] = "description";
 	attrs[nattrs] = NULL;
-	p = (struct source_params){ .base = mirror_base(m), .filter = m->filter,
-		.attrs = attrs, .cookie = full ? NULL : state->cookie,
-		.cookie_len = full ? 0 : state->cookie_len };
+	p = m->poll;
+	p.base = mirror_base(m);
+	p.filter = m->filter;
+	p.attrs = attrs;
+	p.cookie = full ? NULL : state->cookie;
+	p.cookie_len = full ? 0 : state->cookie_len;
 	log_obj_info("mirror", "starting source=%s base=\"%s\" resume=%s",
 	    m->ops->name, p.base, full ? "no (full refresh)" : "yes (stored cookie)");
 	m->src = m->ops->start(m->lc, &p, &sink, &err);
@@ -445,26 +529,48 @@ mirror_state_loaded(bool ok, const struct store_state *state, const char *error,
 	}
 }
 
-/* auto and syncrepl need RFC 4533 from the server; the polling sources
- * for servers without it (AD DirSync, USN, timestamps) are not built yet,
- * so say so plainly instead of retrying a search that cannot work. */
+/* Choose the source for the configured mode from what the root DSE
+ * said and what was refused on this server (source_select.h); FAILED,
+ * with the reason, when nothing can run. */
 static bool
 mirror_source_available(struct mirror *m)
 {
 	const struct ldapconn_server_info *info = ldapconn_get_server_info(m->lc);
+	const char *mode = config_mirror_modes[m->mode];
+	const struct source_ops *ops;
+	char why[sizeof(m->st.mode_reason)];
 
-	if (info == NULL || info->syncrepl)
-		return true;
-	snprintf(m->st.last_error, sizeof(m->st.last_error),
-	    "the server does not offer RFC 4533 content synchronisation "
-	    "(no 1.3.6.1.4.1.4203.1.9.1.1 in supportedControl%s); enable the "
-	    "syncprov overlay (OpenLDAP) or Content Synchronization plug-in (389-ds)",
-	    info->ad_dirsync ? "; this looks like Active Directory, whose "
-	    "DirSync source is not available yet" : "");
-	m->st.last_error_at = time(NULL);
-	log_obj_error("mirror", "cannot start: %s", m->st.last_error);
-	mirror_set_phase(m, MIRROR_FAILED);
-	return false;
+	ops = source_select(mode, info, m->tried, why, sizeof(why));
+	if (ops == NULL) {
+		if ((size_t)snprintf(m->st.last_error, sizeof(m->st.last_error),
+		    "%s%s%s", why, m->refused[0] ? ": " : "", m->refused) >=
+		    sizeof(m->st.last_error))
+			log_obj_debug("mirror", "error text cut");
+		m->st.last_error_at = time(NULL);
+		log_obj_error("mirror", "cannot start: %s", m->st.last_error);
+		mirror_set_phase(m, MIRROR_FAILED);
+		return false;
+	}
+	if (ops != m->ops || strcmp(why, m->st.mode_reason) != 0)
+		log_obj_info("mirror", "mirror source=%s chosen: %s", ops->name, why);
+	m->ops = ops;
+	snprintf(m->st.mode_reason, sizeof(m->st.mode_reason), "%s", why);
+	return true;
+}
+
+/* The source cannot work with this server or account: in mode auto the
+ * next kind is tried (after the usual short backoff); a fixed mode
+ * fails with the source's reason. */
+static void
+mirror_sink_unsupported(void *arg, const char *why)
+{
+	struct mirror *m = arg;
+
+	m->tried |= source_select_bit(m->ops);
+	snprintf(m->refused, sizeof(m->refused), "%s: %s", m->ops->name, why);
+	log_obj_warning("mirror", "source=%s refused: %s", m->ops->name, why);
+	mirror_error(m, m->refused);
+	mirror_restart_later(m, m->refused);
 }
 
 static void
@@ -481,6 +587,10 @@ mirror_start(struct mirror *m)
 	}
 	if (!mirror_source_available(m))
 		return;
+	/* A change of method discards the stored cookie (store.h). */
+	store_set_method(m->store, m->ops->name);
+	store_set_deletes_remove_memberships(m->store,
+	    m->ops->deletes_remove_memberships);
 	snprintf(m->st.base, sizeof(m->st.base), "%s", base);
 	mirror_server_id(m, base, server_id, sizeof(server_id));
 	mirror_set_phase(m, MIRROR_STARTING);
@@ -528,7 +638,11 @@ mirror_update(struct mirror *m, bool ldap_ready, bool schema_ready)
 	m->schema_ready = schema_ready;
 	if (!ldap_ready || !schema_ready) {
 		/* FAILED is about the server we were on: the next one (or the
-		 * same after a change) gets a fresh look. */
+		 * same after a change) gets a fresh look, refusals too. */
+		if (!ldap_ready) {
+			m->tried = 0;
+			m->refused[0] = '\0';
+		}
 		if (m->phase != MIRROR_IDLE && m->phase != MIRROR_BACKOFF) {
 			mirror_stop_source(m);
 			mirror_set_phase(m, MIRROR_IDLE);
@@ -750,12 +864,28 @@ mirror_new(struct event_base *base, const struct config *cfg,
 	}
 	m->base = base;
 	m->lc = lc;
-	/* Only syncrepl exists so far: auto and syncrepl both mean it. */
-	m->ops = &source_syncrepl_ops;
+	m->mode = cfg->mirror_mode;
+	/* Until the server is known: the configured kind, or for auto the
+	 * first one tried (mirror_source_available decides). */
+	m->ops = source_select(config_mirror_modes[m->mode], NULL, 0,
+	    m->st.mode_reason, sizeof(m->st.mode_reason));
+	m->st.mode_reason[0] = '\0';
+	if (m->ops == NULL || m->mode == CONFIG_MIRROR_AUTO)
+		m->ops = &source_syncrepl_ops;
+	m->poll = (struct source_params){
+		.poll_interval_ms = cfg->mirror_poll_interval_ms,
+		.reconcile_interval_ms = cfg->mirror_reconcile_interval_ms,
+		.page_size = cfg->mirror_page_size,
+		.range_size = cfg->mirror_range_size,
+		.timestamp_overlap_ms = cfg->mirror_timestamp_overlap_ms,
+		.evbase = base,
+	};
 	m->store = store_new(pg, MIRROR_SOURCE_NAME, m->ops->name,
 	    cfg->mirror_max_delete_percent / 100.0);
 	m->cfg_base = ds_strdup(cfg->mirror_base);
 	m->filter = mirror_build_filter(cfg, &m->map);
+	m->poll.unique_id = m->map.unique_id;
+	m->poll.member_attr = m->map.member;
 	m->batch_size = cfg->mirror_batch_size;
 	m->timer = evtimer_new(base, mirror_timer_cb, m);
 	m->st.users = m->st.groups = m->st.memberships = -1;

@@ -41,7 +41,8 @@ enum mirror_phase {
 };
 
 struct mirror_status {
-	const char *mode;            /* "syncrepl" */
+	const char *mode;            /* "syncrepl", "usn", ... (source_ops.name) */
+	char mode_reason[256];       /* why that source was chosen; "" before */
 	const char *phase;           /* mirror_phase_name(), or "guard" */
 	char server[256];
 	char base[512];

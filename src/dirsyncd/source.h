@@ -39,6 +39,7 @@
 #include <stddef.h>
 #include "compat.h"
 
+struct event_base;
 struct ldapconn;
 struct ldapconn_entry;
 struct source;
@@ -73,6 +74,11 @@ struct source_params {
 	unsigned reconcile_interval_ms;
 	unsigned page_size;
 	unsigned range_size;            /* ask for member;range=... in steps */
+	unsigned timestamp_overlap_ms;  /* timestamp: search this far back */
+	struct event_base *evbase;      /* poll sources: their timers */
+	const char *unique_id;          /* attribute naming an entry's id
+	                                 * (attrmap unique_id); poll sources */
+	const char *member_attr;        /* attrmap member, asked in ranges */
 };
 
 struct source_ops {
@@ -95,5 +101,11 @@ struct source_ops {
 };
 
 extern const struct source_ops source_syncrepl_ops;
+/* source_poll.c: uSNChanged / entryUSN polling, and modifyTimestamp
+ * polling, each with tombstones (where the server keeps them) and a
+ * periodic paged full reconcile. */
+extern const struct source_ops source_usn_ops, source_timestamp_ops;
+/* source_dirsync.c: Active Directory's DirSync control. */
+extern const struct source_ops source_dirsync_ops;
 
 #endif

@@ -34,6 +34,8 @@ status_doc_connection(struct xmlout *x, const struct connstatus *c)
 	xmlout_attr(x, "server", c->server);
 	xmlout_attr_time(x, "since", c->since);
 	xmlout_attrf(x, "retries", "%u", c->retries);
+	if (c->failbacks > 0)
+		xmlout_attrf(x, "failbacks", "%u", c->failbacks);
 	if (c->last_error[0] != '\0') {
 		xmlout_start(x, "last-error");
 		xmlout_attr_time(x, "at", c->last_error_at);
@@ -55,6 +57,8 @@ status_doc_sync(struct xmlout *x, const struct status_sync *y, time_t now)
 {
 	xmlout_start(x, "sync");
 	xmlout_attr(x, "mode", y->mode);
+	if (y->mode_reason != NULL && y->mode_reason[0] != '\0')
+		xmlout_attr(x, "mode-reason", y->mode_reason);
 	xmlout_attr(x, "phase", y->phase);
 	xmlout_attr_time(x, "since", y->phase_since);
 	xmlout_attr(x, "server", y->server);

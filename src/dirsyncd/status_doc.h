@@ -17,6 +17,7 @@ struct xmlout;
 /* The mirror's part (mirror_status, flattened so this module stays pure). */
 struct status_sync {
 	const char *mode;
+	const char *mode_reason;    /* why that source; NULL or "" = absent */
 	const char *phase;
 	time_t phase_since;
 	const char *server;

@@ -34,6 +34,10 @@ static const char sql_upsert_groups[] =
 static const char sql_members[] =
     "SELECT dir_store_set_members($1, $2, $3, $4)";
 static const char sql_delete[] = "SELECT dir_store_delete($1, $2)";
+static const char sql_member_changes[] =
+    "SELECT dir_store_member_changes($1, $2, $3, $4)";
+static const char sql_delete_memberships[] =
+    "SELECT dir_store_delete_memberships($1)";
 static const char sql_present[] = "SELECT dir_store_present($1, $2)";
 static const char sql_refresh_end[] =
     "SELECT * FROM dir_store_refresh_end($1, $2, $3)";
@@ -109,6 +113,8 @@ enum store_step {
 	STORE_STEP_STAGE_GROUPS,
 	STORE_STEP_STAGE_DELETED,
 	STORE_STEP_BULK_FINISH,  /* bulk: staging into the mirror */
+	STORE_STEP_MEMBER_CHANGES,  /* member values added and removed */
+	STORE_STEP_DELETE_MEMBERSHIPS, /* memberships of deleted entries */
 };
 
 static const char *const store_step_names[] = {
@@ -132,6 +138,8 @@ static const char *const store_step_names[] = {
 	[STORE_STEP_STAGE_GROUPS] = "stage_groups",
 	[STORE_STEP_STAGE_DELETED] = "stage_deleted",
 	[STORE_STEP_BULK_FINISH] = "bulk_finish",
+	[STORE_STEP_MEMBER_CHANGES] = "member_changes",
+	[STORE_STEP_DELETE_MEMBERSHIPS] = "delete_memberships",
 };
 
 static const char *const store_refresh_names[] = {
@@ -197,6 +205,7 @@ struct store {
 	 * for the end.  A load that failed on an SQL error is not tried
 	 * again (disabled): the batch path takes over. */
 	bool bulk_eligible, bulk, bulk_disabled;
+	bool deletes_remove_memberships;
 	long long bulk_ord;
 	char *bulk_cookie;       /* hex text, or NULL */
 };
@@ -439,9 +448,20 @@ store_queue_rows(struct store_op *op, const struct store_batch *b,
 		memcpy(&v[1], p->group, sizeof(p->group));
 		store_send(op, STORE_STEP_GROUPS, sql_upsert_groups,
 		    STORE_NGROUP + 1, v);
-		v[0] = p->group[0];
+		v[0] = p->member_groups;
 		memcpy(&v[1], p->members, sizeof(p->members));
 		store_send(op, STORE_STEP_MEMBERS, sql_members, 4, v);
+	}
+	if (b->member_change_count > 0) {
+		memcpy(v, p->changes, sizeof(p->changes));
+		store_send(op, STORE_STEP_MEMBER_CHANGES, sql_member_changes, 4,
+		    v);
+	}
+	if (b->deleted_count > 0 && !refresh &&
+	    op->s->deletes_remove_memberships) {
+		v[0] = p->deleted;
+		store_send(op, STORE_STEP_DELETE_MEMBERSHIPS,
+		    sql_delete_memberships, 1, v);
 	}
 	if (b->deleted_count > 0) {
 		v[0] = p->deleted;
@@ -572,6 +592,19 @@ store_queue_bulk(struct store_op *op, const struct store_batch *b,
 	store_queue_close(op, s->bulk_cookie, s->bulk_cookie != NULL);
 }
 
+/* A group's member list by difference cannot be staged: the staging
+ * tables hold whole lists. */
+static bool
+store_has_member_changes(const struct store_batch *b)
+{
+	if (b->member_change_count > 0)
+		return true;
+	for (size_t i = 0; i < b->group_count; i++)
+		if (b->groups[i].keep_members)
+			return true;
+	return false;
+}
+
 /* Whether b is part of a bulk load, starting one if it may. */
 static bool
 store_is_bulk(struct store *s, const struct store_batch *b)
@@ -603,6 +636,17 @@ store_write(struct store *s, const struct store_batch *b, store_write_cb cb,
 		log_obj_error(STORE_OBJ, "a batch outside the refresh while "
 		    "an initial load is being staged source=%s", s->source);
 		s->bulk = s->bulk_eligible = false;
+		return -1;
+	}
+	if ((s->bulk || (b->refresh == STORE_REFRESH_BEGIN &&
+	    s->bulk_eligible)) && store_has_member_changes(b)) {
+		/* Refused once: the mirror starts the refresh again, and it
+		 * goes batch by batch. */
+		log_obj_warning(STORE_OBJ, "member lists by difference in an "
+		    "initial sync: loading it batch by batch instead source=%s",
+		    s->source);
+		s->bulk = s->bulk_eligible = false;
+		s->bulk_disabled = true;
 		return -1;
 	}
 	store_params_build(&p, b);
@@ -851,6 +895,12 @@ store_free(struct store *s)
 	free(s->method);
 	free(s->bulk_cookie);
 	free(s);
+}
+
+void
+store_set_deletes_remove_memberships(struct store *s, bool on)
+{
+	s->deletes_remove_memberships = on;
 }
 
 void

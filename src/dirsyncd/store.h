@@ -70,6 +70,18 @@ struct store_group {
 	char **member_dn;      /* as sent */
 	char **member_dn_norm; /* same order */
 	size_t member_count;
+	/* The group's other attributes only: its stored member list stays
+	 * (changes to it come as store_member_change); member_* unused. */
+	bool keep_members;
+};
+
+/* One member value added to or removed from a group (AD DirSync's
+ * incremental values).  Applied after the batch's groups, in order. */
+struct store_member_change {
+	char *group_id;
+	char *dn;              /* as sent */
+	char *dn_norm;
+	bool add;
 };
 
 enum store_refresh_op {
@@ -90,6 +102,8 @@ struct store_batch {
 	size_t deleted_count, deleted_cap;
 	char **present_ids;    /* unchanged but present (refresh only) */
 	size_t present_count, present_cap;
+	struct store_member_change *member_changes;
+	size_t member_change_count, member_change_cap;
 	/* The position this batch brings the source to.  cookie_len == 0 and
 	 * cookie == NULL: leave the stored cookie as it is. */
 	unsigned char *cookie;
@@ -146,6 +160,10 @@ void store_set_max_delete_ratio(struct store *s, double ratio);
  * one; takes effect at the next store_load_state(), where a change of
  * method discards the stored cookie. */
 void store_set_method(struct store *s, const char *method);
+/* The source's directory removes a deleted entry from its groups without
+ * reporting a change to them (Active Directory): deletions outside a
+ * refresh then delete the entry's memberships too. */
+void store_set_deletes_remove_memberships(struct store *s, bool on);
 
 /* Read (or create) the source's row.  If server_id differs from the one
  * stored, the stored cookie is discarded (a cookie is only valid for the
@@ -172,6 +190,9 @@ struct store_user *store_batch_add_user(struct store_batch *b);
 struct store_group *store_batch_add_group(struct store_batch *b);
 void store_batch_add_deleted(struct store_batch *b, const char *id);
 void store_batch_add_present(struct store_batch *b, const char *id);
+/* Copies; dn_norm is the normalised dn. */
+void store_batch_add_member_change(struct store_batch *b,
+    const char *group_id, const char *dn, const char *dn_norm, bool add);
 void store_batch_set_cookie(struct store_batch *b, const void *cookie,
     size_t len);
 size_t store_batch_size(const struct store_batch *b);  /* rows of all kinds */

@@ -154,23 +154,45 @@ store_param(struct store_params *p, char *s)
 }
 
 /* The members of the batch's groups, flattened into three parallel
- * arrays: group id, member DN, member DN normalised. */
+ * arrays: group id, member DN, member DN normalised; and the groups
+ * whose lists these are (not those that keep their stored list). */
 static void
 store_params_members(struct store_params *p, const struct store_batch *b)
 {
-	struct store_buf m[3] = { { 0 } };
+	struct store_buf m[3] = { { 0 } }, ids = { 0 };
 
 	for (size_t i = 0; i < b->group_count; i++) {
 		const struct store_group *g = &b->groups[i];
 
+		if (g->keep_members)
+			continue;
+		store_arr_add(&ids, g->id);
 		for (size_t j = 0; j < g->member_count; j++) {
 			store_arr_add(&m[0], g->id);
 			store_arr_add(&m[1], g->member_dn[j]);
 			store_arr_add(&m[2], g->member_dn_norm[j]);
 		}
 	}
+	p->member_groups = store_param(p, store_arr_end(&ids));
 	for (size_t i = 0; i < 3; i++)
 		p->members[i] = store_param(p, store_arr_end(&m[i]));
+}
+
+static void
+store_params_changes(struct store_params *p, const struct store_batch *b)
+{
+	struct store_buf c[4] = { { 0 } };
+
+	for (size_t i = 0; i < b->member_change_count; i++) {
+		const struct store_member_change *mc = &b->member_changes[i];
+
+		store_arr_add(&c[0], mc->group_id);
+		store_arr_add(&c[1], mc->dn);
+		store_arr_add(&c[2], mc->dn_norm);
+		store_arr_add(&c[3], mc->add ? "t" : "f");
+	}
+	for (size_t i = 0; i < 4; i++)
+		p->changes[i] = store_param(p, store_arr_end(&c[i]));
 }
 
 void
@@ -192,6 +214,8 @@ store_params_build(struct store_params *p, const struct store_batch *b)
 		    b->group_count, sizeof(*b->groups), store_group_fields[i]));
 	if (b->group_count > 0)
 		store_params_members(p, b);
+	if (b->member_change_count > 0)
+		store_params_changes(p, b);
 	if (b->deleted_count > 0)
 		p->deleted = store_param(p, store_array(b->deleted_ids,
 		    b->deleted_count, sizeof(char *), 0));
@@ -211,6 +235,9 @@ store_params_free(struct store_params *p)
 		free(p->group[i]);
 	for (size_t i = 0; i < DS_ARRAY_SIZE(p->members); i++)
 		free(p->members[i]);
+	for (size_t i = 0; i < DS_ARRAY_SIZE(p->changes); i++)
+		free(p->changes[i]);
+	free(p->member_groups);
 	free(p->deleted);
 	free(p->present);
 	free(p->cookie);
@@ -283,11 +310,27 @@ store_batch_set_cookie(struct store_batch *b, const void *cookie, size_t len)
 	b->cookie_len = len;
 }
 
+void
+store_batch_add_member_change(struct store_batch *b, const char *group_id,
+    const char *dn, const char *dn_norm, bool add)
+{
+	struct store_member_change *mc;
+
+	b->member_changes = store_grow(b->member_changes,
+	    b->member_change_count, &b->member_change_cap,
+	    sizeof(*b->member_changes));
+	mc = &b->member_changes[b->member_change_count++];
+	mc->group_id = ds_strdup(group_id);
+	mc->dn = ds_strdup(dn);
+	mc->dn_norm = ds_strdup(dn_norm);
+	mc->add = add;
+}
+
 size_t
 store_batch_size(const struct store_batch *b)
 {
 	size_t n = b->user_count + b->group_count + b->deleted_count +
-	    b->present_count;
+	    b->present_count + b->member_change_count;
 
 	for (size_t i = 0; i < b->group_count; i++)
 		n += b->groups[i].member_count;
@@ -324,6 +367,12 @@ store_batch_reset(struct store_batch *b)
 		free(b->deleted_ids[i]);
 	for (size_t i = 0; i < b->present_count; i++)
 		free(b->present_ids[i]);
+	for (size_t i = 0; i < b->member_change_count; i++) {
+		free(b->member_changes[i].group_id);
+		free(b->member_changes[i].dn);
+		free(b->member_changes[i].dn_norm);
+	}
+	b->member_change_count = 0;
 	store_batch_set_cookie(b, NULL, 0);
 	b->user_count = b->group_count = 0;
 	b->deleted_count = b->present_count = 0;
@@ -341,6 +390,7 @@ store_batch_free(struct store_batch *b)
 	free(b->groups);
 	free(b->deleted_ids);
 	free(b->present_ids);
+	free(b->member_changes);
 	memset(b, 0, sizeof(*b));
 }
 

@@ -21,7 +21,9 @@
 struct store_params {
 	char *user[STORE_NUSER + 1];   /* + disabled */
 	char *group[STORE_NGROUP];
+	char *member_groups;           /* groups whose lists are set */
 	char *members[3];              /* group id, dn, dn_norm per member */
+	char *changes[4];              /* group id, dn, dn_norm, add */
 	char *deleted, *present, *cookie;
 	bool oom;                      /* something could not be built */
 };

@@ -1186,3 +1186,5 @@ _harness_ldif_dns() {
 		esac
 	done
 }
+
+. "$HARNESS_LIB_DIR/samba.sh"  # Samba AD DC for the AD tests: harness_start_samba, samba_ldapsearch, ...

@@ -1350,6 +1350,100 @@ test_bulk_locked(void)
 	bulk_store_done(prev);
 }
 
+/* Member lists by difference and memberships that go with a deleted
+ * entry (005_member_changes.sql): the AD change sources. */
+static const char staff_members_sql[] =
+    "SELECT string_agg(member_dn_norm || ':' || coalesce(member_user_id, "
+    "'') || ':' || coalesce(member_group_id, ''), ' ' ORDER BY "
+    "member_dn_norm) FROM dir_group_member WHERE group_id = 'g-staff'";
+
+static void
+test_member_changes(void)
+{
+	struct store_batch b = { 0 };
+	struct store_write_report r;
+	struct store_group *g;
+	struct store *prev;
+
+	reset_tables();
+	add_basic(&b);
+	check(write_batch(&b).result == STORE_OK, "changes: basic written");
+	store_batch_add_member_change(&b, "g-staff", PEOPLE("alice"),
+	    "uid=alice,ou=people,dc=example,dc=com", false);
+	store_batch_add_member_change(&b, "g-staff", PEOPLE("Carol"),
+	    "uid=carol,ou=people,dc=example,dc=com", true);
+	store_batch_add_member_change(&b, "g-staff", PEOPLE("Bob"),
+	    "uid=bob,ou=people,dc=example,dc=com", true);  /* listed already */
+	store_batch_add_member_change(&b, "g-staff", PEOPLE("nobody"),
+	    "uid=nobody,ou=people,dc=example,dc=com", false);
+	store_batch_add_member_change(&b, "g-staff", PEOPLE("nobody"),
+	    "uid=nobody,ou=people,dc=example,dc=com", true); /* last wins */
+	store_batch_add_member_change(&b, "g-none", PEOPLE("alice"),
+	    "uid=alice,ou=people,dc=example,dc=com", true);  /* not mirrored */
+	r = write_batch(&b);
+	check(r.result == STORE_OK, "changes: batch of member changes");
+	check_sql("changes: removed, added, kept; last change of a pair wins",
+	    "cn=sub,ou=groups,dc=example,dc=com::g-sub "
+	    "uid=bob,ou=people,dc=example,dc=com:u-bob: "
+	    "uid=carol,ou=people,dc=example,dc=com:: "
+	    "uid=nobody,ou=people,dc=example,dc=com::", staff_members_sql);
+	check(sql_num("SELECT count(*) FROM dir_group_member WHERE group_id "
+	    "= 'g-none'") == 0, "changes: a group not mirrored is ignored");
+	add_user(&b, "u-carol", "carol", NULL);
+	check(write_batch(&b).result == STORE_OK && sql_num("SELECT count(*) "
+	    "FROM dir_group_member WHERE member_user_id = 'u-carol'") == 1,
+	    "changes: an added member arriving later is linked");
+
+	g = add_group(&b, "g-staff", "staff", NULL);
+	g->description = xdup("renamed attributes only");
+	g->keep_members = true;
+	check(write_batch(&b).result == STORE_OK, "changes: group without "
+	    "its members written");
+	check_sql("changes: the stored member list stays",
+	    "cn=sub,ou=groups,dc=example,dc=com::g-sub "
+	    "uid=bob,ou=people,dc=example,dc=com:u-bob: "
+	    "uid=carol,ou=people,dc=example,dc=com:u-carol: "
+	    "uid=nobody,ou=people,dc=example,dc=com::", staff_members_sql);
+	check_sql("changes: ... and the attributes change",
+	    "renamed attributes only",
+	    "SELECT description FROM dir_group WHERE id = 'g-staff'");
+
+	store_set_deletes_remove_memberships(T.s, true);
+	store_batch_add_deleted(&b, "u-bob");
+	check(write_batch(&b).result == STORE_OK, "changes: delete (AD)");
+	check(sql_num("SELECT count(*) FROM dir_group_member WHERE "
+	    "member_dn_norm = 'uid=bob,ou=people,dc=example,dc=com'") == 0,
+	    "changes: AD: the deleted user's memberships go with it");
+	store_set_deletes_remove_memberships(T.s, false);
+	store_batch_add_deleted(&b, "u-carol");
+	check(write_batch(&b).result == STORE_OK && sql_num("SELECT count(*) "
+	    "FROM dir_group_member WHERE member_dn_norm = "
+	    "'uid=carol,ou=people,dc=example,dc=com' AND member_user_id IS "
+	    "NULL") == 1, "changes: other servers: the membership stays, "
+	    "unlinked");
+
+	/* An initial load cannot stage differences: refused once, then
+	 * batch by batch. */
+	prev = bulk_store();
+	b.refresh = STORE_REFRESH_BEGIN;
+	add_group(&b, "g-x", "x", NULL);
+	store_batch_add_member_change(&b, "g-x", PEOPLE("alice"),
+	    "uid=alice,ou=people,dc=example,dc=com", true);
+	printf("# the store logs the next warning on purpose\n");
+	r = write_batch(&b);
+	check(r.result == STORE_FAILED, "changes: not staged in a bulk load");
+	store_batch_reset(&b);
+	b.refresh = STORE_REFRESH_BEGIN;
+	add_group(&b, "g-x", "x", NULL);
+	store_batch_add_member_change(&b, "g-x", PEOPLE("alice"),
+	    "uid=alice,ou=people,dc=example,dc=com", true);
+	check(write_batch(&b).result == STORE_OK && sql_num("SELECT count(*) "
+	    "FROM dir_group_member WHERE group_id = 'g-x'") == 1,
+	    "changes: the refresh then goes batch by batch");
+	bulk_store_done(prev);
+	store_batch_free(&b);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1389,6 +1483,7 @@ main(int argc, char **argv)
 			test_bulk_load();
 			test_bulk_not_empty();
 			test_bulk_locked();
+			test_member_changes();
 			test_performance();
 		}
 	}

@@ -178,6 +178,7 @@ test_defaults(void **state)
 	assert_string_equal(cfg->ldap_tls_ca_file, "");
 	assert_true(cfg->ldap_tls_verify);
 	assert_int_equal(cfg->ldap_network_timeout_ms, 10000);
+	assert_int_equal(cfg->ldap_failback_interval_ms, 60000);
 	assert_string_equal(cfg->pg_conninfo, "dbname=dirsync");
 	assert_string_equal(cfg->pg_password, "");
 	assert_string_equal(cfg->pg_password_file, "");
@@ -190,6 +191,38 @@ test_defaults(void **state)
 	assert_int_equal(cfg->status_client_timeout_ms, 2000);
 	assert_int_equal(cfg->retry_backoff_min_ms, 1000);
 	assert_int_equal(cfg->retry_backoff_max_ms, 60000);
+	assert_int_equal(cfg->mirror_mode, CONFIG_MIRROR_AUTO);
+	assert_int_equal(cfg->mirror_poll_interval_ms, 5000);
+	assert_int_equal(cfg->mirror_reconcile_interval_ms, 3600000);
+	assert_int_equal(cfg->mirror_page_size, 500);
+	assert_int_equal(cfg->mirror_range_size, 0);
+	assert_int_equal(cfg->mirror_timestamp_overlap_ms, 5000);
+	config_free(cfg);
+}
+
+/* The polling options of [mirror]: values, units and limits. */
+static void
+test_mirror_poll_options(void **state)
+{
+	struct config *cfg;
+
+	(void)state;
+	cfg = parse_ok_lines("[mirror]\nmode = usn\npoll_interval = 250ms\n"
+	    "reconcile_interval = 2h\npage_size = 1000\nrange_size = 1500\n"
+	    "timestamp_overlap = 0");
+	assert_int_equal(cfg->mirror_mode, CONFIG_MIRROR_USN);
+	assert_string_equal(config_mirror_modes[cfg->mirror_mode], "usn");
+	assert_int_equal(cfg->mirror_poll_interval_ms, 250);
+	assert_int_equal(cfg->mirror_reconcile_interval_ms, 7200000);
+	assert_int_equal(cfg->mirror_page_size, 1000);
+	assert_int_equal(cfg->mirror_range_size, 1500);
+	assert_int_equal(cfg->mirror_timestamp_overlap_ms, 0);
+	config_free(cfg);
+	cfg = parse_ok_lines("[mirror]\nmode = timestamp\nreconcile_interval = 7d");
+	assert_int_equal(cfg->mirror_mode, CONFIG_MIRROR_TIMESTAMP);
+	config_free(cfg);
+	cfg = parse_ok_lines("[mirror]\nmode = dirsync");
+	assert_int_equal(cfg->mirror_mode, CONFIG_MIRROR_DIRSYNC);
 	config_free(cfg);
 }
 
@@ -358,6 +391,12 @@ test_duration_fields(void **state)
 		  offsetof(struct config, ldap_network_timeout_ms), 3000 },
 		{ "[ldap]\nnetwork_timeout = 10m",
 		  offsetof(struct config, ldap_network_timeout_ms), 600000 },
+		{ "[ldap]\nfailback_interval = 0",
+		  offsetof(struct config, ldap_failback_interval_ms), 0 },
+		{ "[ldap]\nfailback_interval = 1s",
+		  offsetof(struct config, ldap_failback_interval_ms), 1000 },
+		{ "[ldap]\nfailback_interval = 1d",
+		  offsetof(struct config, ldap_failback_interval_ms), 86400000 },
 		{ "[postgresql]\nconnect_timeout = 2s",
 		  offsetof(struct config, pg_connect_timeout_ms), 2000 },
 		{ "[postgresql]\nconnect_timeout = 100ms",
@@ -1059,6 +1098,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_mirror_poll_options),
 		cmocka_unit_test(test_every_field),
 		cmocka_unit_test(test_crlf_and_no_trailing_newline),
 		cmocka_unit_test(test_quoted_values),

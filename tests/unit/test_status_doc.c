@@ -168,7 +168,7 @@ test_status_document(void **state)
 	d = parse(doc);
 	root = xmlin_root(d);
 	assert_string_equal(xmlin_name(root), "dirsync");
-	assert_attr(d, root, "protocol", "2");
+	assert_attr(d, root, "protocol", "3");
 
 	n = xmlin_first_child(root);
 	assert_string_equal(xmlin_name(n), "daemon");
@@ -295,7 +295,7 @@ test_health_documents(void **state)
 		doc = render(DOC_HEALTH, &f->snap, NULL, NULL);
 		assert_valid(doc);
 		d = parse(doc);
-		assert_attr(d, xmlin_root(d), "protocol", "2");
+		assert_attr(d, xmlin_root(d), "protocol", "3");
 		health = xmlin_first_child(xmlin_root(d));
 		assert_string_equal(xmlin_name(health), "health");
 		assert_null(xmlin_next(health));

@@ -1,0 +1,335 @@
+#!/usr/bin/env bash
+# mirror_ad_dirsync.sh - the directory mirror against a Samba AD DC with
+# mode=dirsync (AD's DirSync control) and a bind account holding
+# "Replicating Directory Changes": a kill -9 during the first pass, then
+# the first pass equals a paged ldapsearch entry by entry (users, groups,
+# memberships, disabled flags; a 3,000-member group); add, modify,
+# rename, move between OUs, disable, leaving the user filter, group
+# member add/remove (only the deltas sent), delete (tombstone, and the
+# user leaves its groups); changes made while dirsyncd was stopped; Samba
+# stopped and restarted while polling; and mode=auto with a plain account
+# falls back to USN polling, saying why.
+# shellcheck disable=SC2317  # helpers called indirectly
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR/../.. source=tests/harness/lib.sh
+. "${top_srcdir:-$(dirname "$0")/../..}/tests/harness/lib.sh"
+# shellcheck source=tests/harness/testlib.sh
+. "$top_srcdir/tests/harness/testlib.sh"
+
+harness_have_servers || exit 77
+harness_need_dirsyncd
+harness_init
+harness_need_samba
+harness_start_pg
+harness_start_samba
+
+# Polls run every second: a change must be in PostgreSQL within this.
+LIMIT_MS=${MIRROR_AD_LIMIT_MS:-8000}
+USERS=${MIRROR_AD_USERS:-3000}
+BIG=${MIRROR_AD_BIG:-3000}     # members of CN=big-group (at most USERS)
+PEOPLE=OU=people,$SAMBA_BASE
+GROUPS_OU=OU=groups,$SAMBA_BASE
+USER_FILTER='(&(objectCategory=person)(objectClass=user)(!(description=gone)))'
+GROUP_FILTER='(objectClass=group)'
+
+q() { pg_sql "$1" 2>&1 || true; }
+visible() {
+	if harness_pg_poll "$LIMIT_MS" "$2" "$3"; then
+		t_pass "$1 (${HARNESS_POLL_MS} ms)"
+	else
+		t_fail "$1" "not within $LIMIT_MS ms: $3" \
+		    "expected: '$2'" "actual:   '$HARNESS_POLL_VALUE'"
+	fi
+}
+ldif() { samba_ldapmodify; }
+guid_of() {
+	samba_ldapsearch --no-page -b "$1" -s base '(objectClass=*)' objectGUID |
+	    sed -n 's/^objectGUID:: //p' | python3 -c '
+import base64, sys, uuid
+print(uuid.UUID(bytes_le=base64.b64decode(sys.stdin.read().strip())))'
+}
+
+# ---- comparing the mirror with the directory ------------------------------
+
+# The directory side: one line per user, group and membership, from a
+# paged search as Administrator, in the same shape as the SQL below.
+ad_lines() {
+	samba_ldapsearch -b "$SAMBA_BASE" \
+	    "(|$USER_FILTER$GROUP_FILTER)" objectGUID objectClass \
+	    sAMAccountName mail userAccountControl member |
+	    python3 -c '
+import base64, sys, uuid
+objs, cur = [], None
+def val(line):
+    k, _, v = line.partition(":")
+    if v.startswith(":"):
+        return k, base64.b64decode(v[1:].strip())
+    return k, v[1:].encode() if v.startswith(" ") else v.encode()
+for line in sys.stdin.read().split("\n"):
+    if not line:
+        cur = None
+        continue
+    k, v = val(line)
+    if k == "dn":
+        cur = {"dn": v.decode(), "a": {}}
+        objs.append(cur)
+    elif cur is not None:
+        cur["a"].setdefault(k.lower(), []).append(v)
+ids = {}
+for o in objs:
+    ids[o["dn"].lower()] = str(uuid.UUID(bytes_le=o["a"]["objectguid"][0]))
+out = []
+for o in objs:
+    a, i = o["a"], ids[o["dn"].lower()]
+    classes = [c.decode().lower() for c in a.get("objectclass", [])]
+    if "group" in classes:
+        out.append("group\t%s\t%s" % (i, o["dn"]))
+        for m in a.get("member", []):
+            out.append("member\t%s\t%s" % (i, ids.get(m.decode().lower(), "-")))
+    else:
+        uac = int(a.get("useraccountcontrol", [b"0"])[0])
+        mail = a.get("mail", [b"\\N"])[0].decode()
+        out.append("user\t%s\t%s\t%s\t%s\t%s" % (i, o["dn"],
+            a["samaccountname"][0].decode(), mail, "t" if uac & 2 else "f"))
+print("\n".join(sorted(out)))'
+}
+pg_lines() {
+	q "SELECT line FROM (
+	   SELECT format(E'user\t%s\t%s\t%s\t%s\t%s', id, dn, uid,
+	       coalesce(email, E'\\\\N'), CASE WHEN disabled THEN 't' ELSE 'f' END) AS line
+	   FROM dir_user
+	   UNION ALL SELECT format(E'group\t%s\t%s', id, dn) FROM dir_group
+	   UNION ALL SELECT format(E'member\t%s\t%s', group_id,
+	       coalesce(member_user_id, member_group_id, '-'))
+	   FROM dir_group_member) x"
+}
+compare() {
+	local a p
+	a=$(ad_lines | LC_ALL=C sort)
+	p=$(pg_lines | LC_ALL=C sort)
+	if [[ $a == "$p" ]]; then
+		echo "equal: $(wc -l <<<"$a") lines"
+		return 0
+	fi
+	diff <(printf '%s\n' "$a") <(printf '%s\n' "$p") | head -n 12
+	return 1
+}
+
+# ---- the directory ---------------------------------------------------------
+
+t0=$(harness_now_ms)
+"$top_srcdir/tests/harness/gen-directory-ad" --users "$USERS" --groups 40 \
+    --big-group "$BIG" --base "$SAMBA_BASE" >"$HARNESS_DIR/ad.ldif"
+harness_samba_load "$HARNESS_DIR/ad.ldif"
+printf 'dn: OU=other,%s\nobjectClass: organizationalUnit\n\n' "$SAMBA_BASE" |
+    samba_ldapadd
+harness_log "loaded $USERS users in $(($(harness_now_ms) - t0)) ms"
+SVC_DN=$(harness_samba_add_account svc-dirsync "$HARNESS_DIR/svc.pw" dirsync)
+PLAIN_DN=$(harness_samba_add_account svc-plain "$HARNESS_DIR/plain.pw" plain)
+
+ad_config() {
+	local dn=$1 pw=$2 mode=$3
+	shift 3
+	harness_write_config '[log]' 'level = debug' \
+	    '[ldap]' "uri = $SAMBA_LDAPS_URI" "bind_dn = $dn" \
+	    "bind_password_file = $pw" "tls_ca_file = $SAMBA_CA" \
+	    '[mirror]' 'profile = ad' "mode = $mode" "base = $SAMBA_BASE" \
+	    "user_filter = $USER_FILTER" "group_filter = $GROUP_FILTER" \
+	    'poll_interval = 1s' "$@"
+}
+ad_config "$SVC_DN" "$HARNESS_DIR/svc.pw" dirsync
+
+# ---- first pass, killed once --------------------------------------------------
+
+harness_start_dirsyncd
+if harness_pg_poll 60000 t "SELECT count(*) > 0 FROM dir_user" &&
+    [[ $(harness_sync_phase) == refresh ]]; then
+	harness_kill9_dirsyncd
+	t_pass "kill -9 during the first pass (after $(q 'SELECT count(*) FROM dir_user') users)"
+	harness_start_dirsyncd
+	t_grep "restart after the kill is a full first pass" \
+	    'DirSync started .*resume=no' "$(cat "$DIRSYNCD_LOG")"
+else
+	t_pass "first pass ended before it could be killed (nothing to check)"
+fi
+rc=0
+harness_sync_wait 300 >/dev/null 2>&1 || rc=$?
+t_eq "dirsyncctl sync --wait returns 0 at the end of the first pass" 0 "$rc"
+t_check "first pass: the mirror equals a paged ldapsearch, entry by entry" compare
+t_eq "the mode is dirsync" dirsync "$(harness_sync_attr mode 2>/dev/null || true)"
+t_eq "the $BIG-member group is complete" "$BIG" \
+    "$(q "SELECT count(*) FROM dir_group_member m JOIN dir_group g ON g.id = m.group_id WHERE g.name = 'big-group'")"
+t_match "disabled accounts are mirrored, marked disabled" '^[1-9][0-9]*$' \
+    "$(q 'SELECT count(*) FROM dir_user WHERE disabled')"
+
+# ---- changes while polling ---------------------------------------------------
+
+ldif <<EOF
+dn: CN=Dora Dirsync,$PEOPLE
+changetype: add
+objectClass: user
+sAMAccountName: dora.dirsync
+mail: dora@dirsync.test
+givenName: Dora
+sn: Dirsync
+EOF
+DORA=$(guid_of "CN=Dora Dirsync,$PEOPLE")
+visible "add: a new user arrives" "dora.dirsync" "SELECT uid FROM dir_user WHERE id = '$DORA'"
+
+ldif <<EOF
+dn: CN=Dora Dirsync,$PEOPLE
+changetype: modify
+replace: mail
+mail: dora.new@dirsync.test
+EOF
+visible "modify: the new mail arrives" "dora.new@dirsync.test" \
+    "SELECT email FROM dir_user WHERE id = '$DORA'"
+
+ldif <<EOF
+dn: CN=Dora Dirsync,$PEOPLE
+changetype: modrdn
+newrdn: CN=Dora Renamed
+deleteoldrdn: 1
+EOF
+visible "rename: the DN follows" "CN=Dora Renamed,$PEOPLE" \
+    "SELECT dn FROM dir_user WHERE id = '$DORA'"
+
+ldif <<EOF
+dn: CN=Dora Renamed,$PEOPLE
+changetype: modrdn
+newrdn: CN=Dora Renamed
+deleteoldrdn: 1
+newsuperior: OU=other,$SAMBA_BASE
+EOF
+visible "move to another OU: the DN follows" "CN=Dora Renamed,OU=other,$SAMBA_BASE" \
+    "SELECT dn FROM dir_user WHERE id = '$DORA'"
+
+ldif <<EOF
+dn: CN=Dora Renamed,OU=other,$SAMBA_BASE
+changetype: modify
+replace: userAccountControl
+userAccountControl: 514
+EOF
+visible "disable: the account is marked disabled" "t" \
+    "SELECT disabled FROM dir_user WHERE id = '$DORA'"
+
+# Group member changes: a test group of its own with two members.
+ldif <<EOF
+dn: CN=dirsync-team,$GROUPS_OU
+changetype: add
+objectClass: group
+sAMAccountName: dirsync-team
+member: CN=Dora Renamed,OU=other,$SAMBA_BASE
+member: $SVC_DN
+EOF
+TEAM=$(guid_of "CN=dirsync-team,$GROUPS_OU")
+visible "a new group arrives with its two members" "2" \
+    "SELECT count(*) FROM dir_group_member WHERE group_id = '$TEAM'"
+mark=$(wc -l <"$DIRSYNCD_LOG")
+ldif <<EOF
+dn: CN=dirsync-team,$GROUPS_OU
+changetype: modify
+delete: member
+member: $SVC_DN
+EOF
+visible "member remove reaches the mirror" "$DORA" \
+    "SELECT string_agg(member_user_id, ',') FROM dir_group_member WHERE group_id = '$TEAM'"
+t_grep "member remove was sent as a delta (members() added=0 removed=1)" \
+    "id=$TEAM .*members added=0 removed=1" "$(harness_log_since "$mark")"
+BIG_ID=$(q "SELECT id FROM dir_group WHERE name = 'big-group'")
+mark=$(wc -l <"$DIRSYNCD_LOG")
+ldif <<EOF
+dn: CN=big-group,$GROUPS_OU
+changetype: modify
+add: member
+member: CN=Dora Renamed,OU=other,$SAMBA_BASE
+EOF
+visible "member add to the $BIG-member group reaches the mirror" "$((BIG + 1))" \
+    "SELECT count(*) FROM dir_group_member WHERE group_id = '$BIG_ID'"
+t_grep "member add was sent as a delta, not as $((BIG + 1)) values" \
+    "id=$BIG_ID .*members added=1 removed=0" "$(harness_log_since "$mark")"
+
+# Leaving the user filter removes the user.
+LEAVER_DN=$(samba_ldapsearch -b "$PEOPLE" '(&(objectClass=user)(mail=*))' dn |
+    sed -n 's/^dn: //p' | awk 'NR == 1')
+LEAVER=$(guid_of "$LEAVER_DN")
+ldif <<EOF
+dn: $LEAVER_DN
+changetype: modify
+replace: description
+description: gone
+EOF
+visible "leaving the user filter removes the user" "0" \
+    "SELECT count(*) FROM dir_user WHERE id = '$LEAVER'"
+
+# Delete: a tombstone; the user also leaves every group (AD reports no
+# change to the groups).
+before=$(q "SELECT count(*) FROM dir_group_member WHERE member_user_id = '$DORA'")
+ldif <<EOF
+dn: CN=Dora Renamed,OU=other,$SAMBA_BASE
+changetype: delete
+EOF
+visible "delete (tombstone): the user is gone" "0" \
+    "SELECT count(*) FROM dir_user WHERE id = '$DORA'"
+t_eq "the deleted user was in two groups" 2 "$before"
+visible "delete: the user left every group" "0" \
+    "SELECT count(*) FROM dir_group_member WHERE member_dn_norm LIKE 'cn=dora renamed,%'"
+
+t_check "after the changes: the mirror equals the directory" compare
+
+# ---- changes while dirsyncd is stopped ------------------------------------------
+
+harness_stop_dirsyncd
+ldif <<EOF
+dn: CN=Eve Offline,$PEOPLE
+changetype: add
+objectClass: user
+sAMAccountName: eve.offline
+mail: eve@dirsync.test
+
+dn: CN=dirsync-team,$GROUPS_OU
+changetype: modify
+add: member
+member: CN=Eve Offline,$PEOPLE
+EOF
+mark=$(wc -l <"$DIRSYNCD_LOG")
+harness_start_dirsyncd
+EVE=$(guid_of "CN=Eve Offline,$PEOPLE")
+visible "changes made while stopped arrive after the restart" "eve.offline" \
+    "SELECT uid FROM dir_user WHERE id = '$EVE'"
+visible "... including the membership" "$EVE" \
+    "SELECT string_agg(member_user_id, ',') FROM dir_group_member WHERE group_id = '$TEAM'"
+t_grep "the restart resumed from the stored cookie" 'DirSync started .*resume=yes' \
+    "$(harness_log_since "$mark")"
+
+# ---- Samba stopped and restarted while polling -----------------------------------
+
+harness_stop_samba
+sleep 3
+harness_start_samba_again
+ldif <<EOF
+dn: CN=Eve Offline,$PEOPLE
+changetype: modify
+replace: mail
+mail: eve.back@dirsync.test
+EOF
+visible "after Samba's restart the polls go on" "eve.back@dirsync.test" \
+    "SELECT email FROM dir_user WHERE id = '$EVE'"
+t_check "dirsyncd survived the Samba restart" kill -0 "$DIRSYNCD_PID"
+t_check "after the Samba restart: the mirror equals the directory" compare
+
+# ---- mode=auto with an account without the DirSync right -------------------------
+
+harness_stop_dirsyncd
+ad_config "$PLAIN_DN" "$HARNESS_DIR/plain.pw" auto
+mark=$(wc -l <"$DIRSYNCD_LOG")
+harness_start_dirsyncd
+t_check "mode auto settles in persist" harness_sync_wait_phase persist 120
+t_eq "mode auto with a plain account falls back to usn" usn \
+    "$(harness_sync_attr mode 2>/dev/null || true)"
+t_grep "the log says why: the LDAP error and the right to grant" \
+    'DirSync refused by the server: LDAP error 50 .*Replicating Directory Changes' \
+    "$(harness_log_since "$mark")"
+
+t_done
