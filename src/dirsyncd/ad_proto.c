@@ -53,12 +53,12 @@ as_int32(uint32_t v)
 	return v <= INT32_MAX ? (ber_int_t)v : (ber_int_t)((int64_t)v - 4294967296LL);
 }
 
-int
-ad_proto_dirsync_request_encode(uint32_t flags, uint32_t max_bytes,
-    const void *cookie, size_t cookie_len, unsigned char **out,
-    size_t *out_len, struct ds_error *err)
+/* SEQUENCE { INTEGER a, INTEGER b, OCTET STRING cookie }: the shape of
+ * both values. */
+static int
+encode_triple(const char *what, ber_int_t a, ber_int_t b, const void *cookie,
+    size_t cookie_len, unsigned char **out, size_t *out_len, struct ds_error *err)
 {
-	static const char what[] = "DirSync request";
 	BerElement *ber;
 	int rc;
 
@@ -71,9 +71,18 @@ ad_proto_dirsync_request_encode(uint32_t flags, uint32_t max_bytes,
 		cookie_len = 0;
 	if ((ber = ber_alloc_t(LBER_USE_DER)) == NULL)
 		return ds_error_set(err, "%s: out of memory", what);
-	rc = ber_printf(ber, "{iio}", as_int32(flags), as_int32(max_bytes),
+	rc = ber_printf(ber, "{iio}", a, b,
 	    cookie_len ? (const char *)cookie : "", (ber_len_t)cookie_len);
 	return flatten(ber, rc, what, out, out_len, err);
+}
+
+int
+ad_proto_dirsync_request_encode(uint32_t flags, uint32_t max_bytes,
+    const void *cookie, size_t cookie_len, unsigned char **out,
+    size_t *out_len, struct ds_error *err)
+{
+	return encode_triple("DirSync request", as_int32(flags),
+	    as_int32(max_bytes), cookie, cookie_len, out, out_len, err);
 }
 
 int
@@ -81,22 +90,8 @@ ad_proto_dirsync_response_encode(bool more, const void *cookie,
     size_t cookie_len, unsigned char **out, size_t *out_len,
     struct ds_error *err)
 {
-	static const char what[] = "DirSync response";
-	BerElement *ber;
-	int rc;
-
-	*out = NULL;
-	*out_len = 0;
-	if (cookie_len > AD_PROTO_COOKIE_MAX)
-		return ds_error_set(err, "%s: cookie of %zu octets, more than %d",
-		    what, cookie_len, AD_PROTO_COOKIE_MAX);
-	if (cookie == NULL)
-		cookie_len = 0;
-	if ((ber = ber_alloc_t(LBER_USE_DER)) == NULL)
-		return ds_error_set(err, "%s: out of memory", what);
-	rc = ber_printf(ber, "{iio}", (ber_int_t)(more ? 1 : 0), (ber_int_t)0,
-	    cookie_len ? (const char *)cookie : "", (ber_len_t)cookie_len);
-	return flatten(ber, rc, what, out, out_len, err);
+	return encode_triple("DirSync response", more ? 1 : 0, 0, cookie,
+	    cookie_len, out, out_len, err);
 }
 
 /* ---- decoding ------------------------------------------------------------ */

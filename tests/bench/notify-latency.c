@@ -31,6 +31,7 @@ struct opts {
 	const char *uri, *bind_dn, *pw_file, *dn, *conninfo, *channel;
 	const char *raw_file;
 	int samples, warmup, timeout_ms;
+	int guid;        /* -g: the row id is the objectGUID (AD) */
 };
 
 static void
@@ -61,12 +62,13 @@ usage(void)
 	fprintf(stderr,
 	    "usage: notify-latency -H URI -D BINDDN -y PWFILE -b ENTRY_DN -d CONNINFO\n"
 	    "                      [-n SAMPLES] [-w WARMUP] [-t TIMEOUT_MS]\n"
-	    "                      [-c CHANNEL] [-o RAW_FILE]\n"
+	    "                      [-c CHANNEL] [-o RAW_FILE] [-g]\n"
 	    "  modifies the mail of ENTRY_DN (bound as BINDDN, password in PWFILE)\n"
 	    "  SAMPLES times (default 1000, after WARMUP = 20 unmeasured) and\n"
 	    "  waits each time for NOTIFY CHANNEL (default dirsync_directory)\n"
 	    "  with dir_user showing the new mail; TIMEOUT_MS (default 2000)\n"
-	    "  per sample.  -o writes every sample (ms), one a line.\n");
+	    "  per sample.  -o writes every sample (ms), one a line.  -g: the\n"
+	    "  row id is the objectGUID (Active Directory), not entryUUID.\n");
 	exit(2);
 }
 
@@ -77,7 +79,7 @@ parse_opts(int argc, char **argv, struct opts *o)
 
 	*o = (struct opts){ .channel = "dirsync_directory", .samples = 1000,
 		.warmup = 20, .timeout_ms = 2000 };
-	while ((c = getopt(argc, argv, "H:D:y:b:d:n:w:t:c:o:h")) != -1) {
+	while ((c = getopt(argc, argv, "H:D:y:b:d:n:w:t:c:o:gh")) != -1) {
 		switch (c) {
 		case 'H': o->uri = optarg; break;
 		case 'D': o->bind_dn = optarg; break;
@@ -89,6 +91,7 @@ parse_opts(int argc, char **argv, struct opts *o)
 		case 't': o->timeout_ms = atoi(optarg); break;
 		case 'c': o->channel = optarg; break;
 		case 'o': o->raw_file = optarg; break;
+		case 'g': o->guid = 1; break;
 		default: usage();
 		}
 	}
@@ -132,11 +135,15 @@ ldap_open(const struct opts *o)
 	return ld;
 }
 
-/* The entryUUID of the entry: the row's id in dir_user. */
+/* The entry's id in dir_user: its entryUUID, or its objectGUID as
+ * canonical text (the GUID layout: the first three fields little-endian,
+ * as the daemon's attrmap_guid_to_text writes it). */
 static char *
-entry_uuid(LDAP *ld, const char *dn)
+entry_uuid(LDAP *ld, const char *dn, int guid)
 {
-	char *attrs[] = { "entryUUID", NULL };
+	static const int order[16] = { 3, 2, 1, 0, 5, 4, 7, 6, 8, 9, 10, 11,
+	    12, 13, 14, 15 };
+	char *attrs[] = { guid ? "objectGUID" : "entryUUID", NULL };
 	LDAPMessage *res = NULL, *e;
 	struct berval **vals;
 	char *id;
@@ -147,10 +154,24 @@ entry_uuid(LDAP *ld, const char *dn)
 	if (rc != LDAP_SUCCESS)
 		die("read %s: %s", dn, ldap_err2string(rc));
 	e = ldap_first_entry(ld, res);
-	vals = e ? ldap_get_values_len(ld, e, "entryUUID") : NULL;
+	vals = e ? ldap_get_values_len(ld, e, attrs[0]) : NULL;
 	if (vals == NULL || vals[0] == NULL)
-		die("%s has no entryUUID", dn);
-	id = strndup(vals[0]->bv_val, vals[0]->bv_len);
+		die("%s has no %s", dn, attrs[0]);
+	if (guid) {
+		const unsigned char *g = (const unsigned char *)vals[0]->bv_val;
+		char *p;
+
+		if (vals[0]->bv_len != 16)
+			die("%s: objectGUID is not 16 bytes", dn);
+		id = p = malloc(37);
+		for (int i = 0; i < 16; i++) {
+			p += sprintf(p, "%02x", g[order[i]]);
+			if (i == 3 || i == 5 || i == 7 || i == 9)
+				*p++ = '-';
+		}
+	} else {
+		id = strndup(vals[0]->bv_val, vals[0]->bv_len);
+	}
 	for (char *p = id; *p; p++)
 		if (*p >= 'A' && *p <= 'F')
 			*p += 'a' - 'A';
@@ -268,7 +289,7 @@ main(int argc, char **argv)
 	parse_opts(argc, argv, &o);
 	ld = ldap_open(&o);
 	pg = pg_open(&o);
-	id = entry_uuid(ld, o.dn);
+	id = entry_uuid(ld, o.dn, o.guid);
 	lat = calloc(o.samples, sizeof *lat);
 	mod = calloc(o.samples, sizeof *mod);
 	if (lat == NULL || mod == NULL)

@@ -1,0 +1,191 @@
+#!/bin/bash
+# tests/bench/bench-sync-ad.sh - `make bench-sync-ad`: the directory
+# mirror against Active Directory (a throwaway Samba AD DC), issue 6's
+# benchmark.  Results go to docs/BENCHMARKS.md.
+#
+# Generates 10,000 users in an 8-level manager tree and 500 groups with
+# tests/harness/gen-directory-ad, loads them into the harness DC, starts
+# the harness PostgreSQL, and measures in the same run:
+#   (a)  a raw paged ldapsearch (-E pr=1000) of the same entries and
+#        attributes, as the DirSync bind account, best of 3: the baseline;
+#   (b)  dirsyncd's initial sync in mode dirsync, from process start until
+#        `dirsyncctl sync` reports phase persist (target <= 1.5 x (a));
+#   (b') the same in mode usn with an account without the DirSync right;
+#   (d)  from an LDAP modify returning to the change being visible through
+#        LISTEN dirsync_directory, in mode dirsync at poll_interval = 1s
+#        (target p99 < 1.5 s).
+# Sizes: BENCH_AD_USERS, BENCH_AD_GROUPS, BENCH_AD_MEMBERSHIPS,
+# BENCH_AD_MODIFIES, BENCH_SEARCH_RUNS; BENCH_STRICT=1 exits 1 on a
+# missed target.
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+set -euo pipefail
+. "${top_srcdir:-$(dirname "$0")/../..}/tests/harness/lib.sh"
+
+USERS=${BENCH_AD_USERS:-10000}
+GROUP_COUNT=${BENCH_AD_GROUPS:-500}
+MEMBERSHIPS=${BENCH_AD_MEMBERSHIPS:-20000}
+MODIFIES=${BENCH_AD_MODIFIES:-50}
+RUNS=${BENCH_SEARCH_RUNS:-3}
+POLL_MS=${BENCH_POLL_MS:-50}
+STRICT=${BENCH_STRICT:-0}
+
+harness_have_servers || exit 77
+harness_need_dirsyncd
+harness_init
+harness_need_samba
+
+say() { printf '# %s\n' "$*" >&2; }
+now() { harness_now_ms; }
+
+cpu_model=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | head -n 1)
+ram=$(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
+say "machine: $(nproc) CPUs, ${cpu_model:-unknown CPU}, $ram RAM"
+
+# ---- the directory ------------------------------------------------------------
+
+harness_start_samba
+harness_start_pg
+t0=$(now)
+"$top_srcdir/tests/harness/gen-directory-ad" --users "$USERS" \
+    --groups "$GROUP_COUNT" --memberships "$MEMBERSHIPS" --levels 8 \
+    --base "$SAMBA_BASE" >"$HARNESS_DIR/ad.ldif"
+harness_samba_load "$HARNESS_DIR/ad.ldif"
+say "generated and loaded $USERS users, $GROUP_COUNT groups: $(($(now) - t0)) ms"
+SVC_DN=$(harness_samba_add_account svc-dirsync "$HARNESS_DIR/svc.pw" dirsync)
+PLAIN_DN=$(harness_samba_add_account svc-plain "$HARNESS_DIR/plain.pw" plain)
+
+USER_FILTER='(&(objectCategory=person)(objectClass=user))'
+GROUP_FILTER='(objectClass=group)'
+ATTRS=(objectGUID objectClass objectCategory sAMAccountName
+    userPrincipalName displayName givenName sn mail manager
+    userAccountControl employeeType cn name description member)
+
+# ---- (a) the baseline -----------------------------------------------------------
+
+raw_search() {
+	LDAPTLS_CACERT=$SAMBA_CA ldapsearch -x -LLL -o ldif-wrap=no \
+	    -E pr=1000/noprompt -H "$SAMBA_LDAPS_URI" -D "$SVC_DN" \
+	    -y "$HARNESS_DIR/svc.pw" -b "$SAMBA_BASE" \
+	    "(|$USER_FILTER$GROUP_FILTER)" "${ATTRS[@]}" >/dev/null
+}
+search_ms=
+say "(a) paged ldapsearch as the DirSync account, best of $RUNS:"
+for ((i = 1; i <= RUNS; i++)); do
+	t0=$(now)
+	raw_search
+	t=$(($(now) - t0))
+	say "  run $i: $t ms"
+	[[ -n $search_ms && $search_ms -le $t ]] || search_ms=$t
+done
+
+# ---- (b) initial syncs --------------------------------------------------------------
+
+ad_config() {
+	local dn=$1 pw=$2 mode=$3
+	harness_write_config '[ldap]' "uri = $SAMBA_LDAPS_URI" "bind_dn = $dn" \
+	    "bind_password_file = $pw" "tls_ca_file = $SAMBA_CA" \
+	    '[mirror]' 'profile = ad' "mode = $mode" "base = $SAMBA_BASE" \
+	    "user_filter = $USER_FILTER" "group_filter = $GROUP_FILTER" \
+	    'poll_interval = 1s'
+}
+empty_mirror() {
+	pg_sql 'DELETE FROM dir_group_member; DELETE FROM dir_group;
+	        DELETE FROM dir_user; DELETE FROM dir_sync_state' >/dev/null
+}
+DIRSYNCD_CONF=$HARNESS_DIR/dirsync.conf
+DIRSYNCD_LOG=$HARNESS_DIR/dirsyncd.log
+HARNESS_STATUS_SOCKET=$HARNESS_DIR/status.sock
+
+# initial_sync MODE BINDDN PWFILE: SYNC_MS, from start to persist (the
+# daemon keeps running: DIRSYNCD_PID).  Not in $(...): it sets both.
+initial_sync() {
+	local phase t0 limit poll_s
+	ad_config "$2" "$3" "$1"
+	rm -f "$HARNESS_STATUS_SOCKET"
+	poll_s=$(awk -v ms="$POLL_MS" 'BEGIN { printf "%.3f", ms / 1000 }')
+	t0=$(now)
+	harness_spawn_dirsyncd "$DIRSYNCD_CONF" "$DIRSYNCD_LOG"
+	DIRSYNCD_PID=$HARNESS_LAST_PID
+	limit=$((t0 + 600000))
+	while :; do
+		phase=$("$DIRSYNCCTL" -s "$HARNESS_STATUS_SOCKET" sync --xml 2>/dev/null |
+		    harness_xpath 'string(/dirsync/sync/@phase)' || true)
+		[[ $phase == persist ]] && break
+		kill -0 "$DIRSYNCD_PID" 2>/dev/null ||
+		    { tail -n 20 "$DIRSYNCD_LOG" >&2; harness_die "dirsyncd died during the initial sync"; }
+		(($(now) < limit)) || harness_die "no persist phase after 600 s (last: '$phase')"
+		sleep "$poll_s"
+	done
+	SYNC_MS=$(($(now) - t0))
+}
+
+# The schema first (a warm-up run on the usn account), so neither
+# measured start includes the migration.
+initial_sync usn "$PLAIN_DN" "$HARNESS_DIR/plain.pw"
+say "(warm-up) usn initial sync: $SYNC_MS ms"
+harness_stop_dirsyncd "$DIRSYNCD_PID"
+empty_mirror
+initial_sync usn "$PLAIN_DN" "$HARNESS_DIR/plain.pw"
+usn_ms=$SYNC_MS
+usn_users=$(pg_sql 'SELECT count(*) FROM dir_user')
+say "(b') usn: persist after $usn_ms ms; $usn_users users"
+harness_stop_dirsyncd "$DIRSYNCD_PID"
+empty_mirror
+initial_sync dirsync "$SVC_DN" "$HARNESS_DIR/svc.pw"
+sync_ms=$SYNC_MS
+mirrored=$(pg_sql 'SELECT count(*) FROM dir_user')
+say "(b) dirsync: persist after $sync_ms ms; $mirrored users"
+
+# ---- (d) change delay in DirSync mode ----------------------------------------------
+
+helper=${NOTIFY_LATENCY:-$top_builddir/tests/bench/notify-latency}
+if [[ ! -x $helper ]]; then
+	helper=$HARNESS_DIR/notify-latency
+	${CC:-cc} -O2 -std=c11 -o "$helper" "$top_srcdir/tests/bench/notify-latency.c" \
+	    -I"$(pg_config --includedir)" -lpq -lldap -llber ||
+	    harness_die "cannot build tests/bench/notify-latency.c"
+fi
+target_dn=$(samba_ldapsearch -b "OU=people,$SAMBA_BASE" '(sAMAccountName=*)' 1.1 |
+    _harness_ldif_dns | sed -n 1p)
+say "(d) $MODIFIES modifies of $target_dn at poll_interval = 1s"
+latency=$(LDAPTLS_CACERT=$SAMBA_CA "$helper" -g -H "$SAMBA_LDAPS_URI" \
+    -D "$SAMBA_ADMIN_DN" -y "$SAMBA_ADMIN_PW_FILE" -b "$target_dn" \
+    -d "host=$PG_SOCKDIR port=$PG_PORT user=postgres dbname=dirsync" \
+    -n "$MODIFIES" -w 2 -t 5000 -o "$HARNESS_DIR/latency.ms") || true
+say "(d) $latency"
+field() { sed -n "s/.*[[:space:]]$1=\\([^[:space:]]*\\).*/\\1/p" <<<" $latency"; }
+p50=$(field p50) p99=$(field p99) timeouts=$(field timeouts)
+harness_stop_dirsyncd "$DIRSYNCD_PID"
+
+# ---- the table -----------------------------------------------------------------------
+
+fails=0
+verdict() {
+	if [[ -z $2 ]] || ! awk "BEGIN { exit !($1) }" </dev/null; then
+		fails=$((fails + 1))
+		echo fail
+	else
+		echo pass
+	fi
+}
+ratio() { awk -v b="$1" -v a="$2" 'BEGIN { printf "%.2f", b / a }'; }
+b_ok=$(verdict "$sync_ms <= 1.5 * $search_ms" "$sync_ms")
+d_ok=$(verdict "${p99:-99999} < 1500 && ${timeouts:-1} == 0" "$p99")
+row() { printf '%-34s | %-12s | %-22s | %-6s | %-9s | %s\n' "$@"; }
+echo
+echo "bench-sync-ad: $USERS users, $GROUP_COUNT groups, $MEMBERSHIPS memberships" \
+    "in Samba $(_samba_version); $(nproc) CPUs, ${cpu_model:-unknown CPU}, $ram"
+row measure value baseline ratio target result
+row "(a) paged ldapsearch, best of $RUNS" "$search_ms ms" "" "" "" ""
+row "(b) dirsync initial sync" "$sync_ms ms" "(a) $search_ms ms" \
+    "$(ratio "$sync_ms" "$search_ms")" "<= 1.5" "$b_ok"
+row "(b') usn initial sync" "$usn_ms ms" "(a) $search_ms ms" \
+    "$(ratio "$usn_ms" "$search_ms")" "" ""
+row "(d) modify -> NOTIFY, p50" "${p50:-?} ms" "poll_interval 1000 ms" "" "" ""
+row "(d) modify -> NOTIFY, p99" "${p99:-?} ms" "timeouts: ${timeouts:-?}" \
+    "$(ratio "${p99:-0}" 1000)" "< 1500 ms" "$d_ok"
+echo
+if ((fails > 0)) && [[ $STRICT == 1 ]]; then
+	exit 1
+fi
+exit 0
