@@ -8,11 +8,12 @@
 -- (the stored list stays): store.c then leaves the group out of
 -- dir_store_set_members and applies dir_store_member_changes.
 --
--- Deleting a user in AD removes it from every group without reporting a
--- change to the groups (003_member_links.sql): for those sources the
--- store deletes the memberships of a deleted entry itself, with
--- dir_store_delete_memberships, before the entry (outside a refresh; a
--- refresh resends every group's whole list anyway).
+-- Deleting a user in AD removes it from every group, and from the
+-- manager attribute of its reports, without reporting a change to the
+-- groups or the reports (003_member_links.sql): for those sources the
+-- store removes these links of a deleted entry itself, with
+-- dir_store_delete_links, before the entry (outside a refresh; a refresh
+-- resends every entry anyway).
 
 -- Values added (p_add) and removed, in the order the directory reported
 -- them: for each (group, member DN) the last one counts.  An added value
@@ -64,18 +65,35 @@ BEGIN
 	RETURN dir_store_tally(removed + added);
 END $$;
 
--- The memberships that name the entries p_ids (users or groups, linked).
--- Returns the rows deleted.
-CREATE FUNCTION dir_store_delete_memberships(p_ids text[])
+-- What an Active Directory deletion takes with it without reporting it:
+-- the memberships that name the entries p_ids (users or groups), and the
+-- manager attribute of the users they managed (manager and directReports
+-- are a linked pair: the forward link goes when its target does).
+-- Matched by id and by the entries' DNs, so unlinked rows go too.  Runs
+-- before the deletion, while the rows still say their DNs.  Returns the
+-- rows changed.
+CREATE FUNCTION dir_store_delete_links(p_ids text[])
 RETURNS bigint
 LANGUAGE plpgsql
 SET jit = off SET plan_cache_mode = force_generic_plan
 SET enable_seqscan = off AS $$
 DECLARE
-	n bigint;
+	dns text[];
+	members bigint;
+	managed bigint;
 BEGIN
+	SELECT coalesce(array_agg(x.dn_norm), '{}') INTO dns
+	FROM (SELECT dn_norm FROM dir_user WHERE id = ANY (p_ids)
+	      UNION ALL
+	      SELECT dn_norm FROM dir_group WHERE id = ANY (p_ids)) x;
 	DELETE FROM dir_group_member
-	WHERE member_user_id = ANY (p_ids) OR member_group_id = ANY (p_ids);
-	GET DIAGNOSTICS n = ROW_COUNT;
-	RETURN dir_store_tally(n);
+	WHERE member_user_id = ANY (p_ids) OR member_group_id = ANY (p_ids)
+	   OR member_dn_norm = ANY (dns);
+	GET DIAGNOSTICS members = ROW_COUNT;
+	UPDATE dir_user
+	SET manager_dn = NULL, manager_dn_norm = NULL, manager_id = NULL,
+	    updated_at = now()
+	WHERE manager_id = ANY (p_ids) OR manager_dn_norm = ANY (dns);
+	GET DIAGNOSTICS managed = ROW_COUNT;
+	RETURN dir_store_tally(members + managed);
 END $$;

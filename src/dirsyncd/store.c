@@ -36,8 +36,8 @@ static const char sql_members[] =
 static const char sql_delete[] = "SELECT dir_store_delete($1, $2)";
 static const char sql_member_changes[] =
     "SELECT dir_store_member_changes($1, $2, $3, $4)";
-static const char sql_delete_memberships[] =
-    "SELECT dir_store_delete_memberships($1)";
+static const char sql_delete_links[] =
+    "SELECT dir_store_delete_links($1)";
 static const char sql_present[] = "SELECT dir_store_present($1, $2)";
 static const char sql_refresh_end[] =
     "SELECT * FROM dir_store_refresh_end($1, $2, $3)";
@@ -114,7 +114,7 @@ enum store_step {
 	STORE_STEP_STAGE_DELETED,
 	STORE_STEP_BULK_FINISH,  /* bulk: staging into the mirror */
 	STORE_STEP_MEMBER_CHANGES,  /* member values added and removed */
-	STORE_STEP_DELETE_MEMBERSHIPS, /* memberships of deleted entries */
+	STORE_STEP_DELETE_LINKS, /* memberships, managers of deleted entries */
 };
 
 static const char *const store_step_names[] = {
@@ -139,7 +139,7 @@ static const char *const store_step_names[] = {
 	[STORE_STEP_STAGE_DELETED] = "stage_deleted",
 	[STORE_STEP_BULK_FINISH] = "bulk_finish",
 	[STORE_STEP_MEMBER_CHANGES] = "member_changes",
-	[STORE_STEP_DELETE_MEMBERSHIPS] = "delete_memberships",
+	[STORE_STEP_DELETE_LINKS] = "delete_links",
 };
 
 static const char *const store_refresh_names[] = {
@@ -460,8 +460,8 @@ store_queue_rows(struct store_op *op, const struct store_batch *b,
 	if (b->deleted_count > 0 && !refresh &&
 	    op->s->deletes_remove_memberships) {
 		v[0] = p->deleted;
-		store_send(op, STORE_STEP_DELETE_MEMBERSHIPS,
-		    sql_delete_memberships, 1, v);
+		store_send(op, STORE_STEP_DELETE_LINKS, sql_delete_links, 1,
+		    v);
 	}
 	if (b->deleted_count > 0) {
 		v[0] = p->deleted;

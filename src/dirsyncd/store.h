@@ -160,9 +160,10 @@ void store_set_max_delete_ratio(struct store *s, double ratio);
  * one; takes effect at the next store_load_state(), where a change of
  * method discards the stored cookie. */
 void store_set_method(struct store *s, const char *method);
-/* The source's directory removes a deleted entry from its groups without
- * reporting a change to them (Active Directory): deletions outside a
- * refresh then delete the entry's memberships too. */
+/* The source's directory removes a deleted entry from its groups and
+ * from its reports' manager attribute without reporting a change to them
+ * (Active Directory): deletions outside a refresh then remove those links
+ * too. */
 void store_set_deletes_remove_memberships(struct store *s, bool on);
 
 /* Read (or create) the source's row.  If server_id differs from the one

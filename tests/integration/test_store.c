@@ -1408,12 +1408,20 @@ test_member_changes(void)
 	    "renamed attributes only",
 	    "SELECT description FROM dir_group WHERE id = 'g-staff'");
 
+	add_user(&b, "u-dora", "dora", "bob");
+	add_user(&b, "u-eve", "eve", "alice");
+	check(write_batch(&b).result == STORE_OK, "changes: reports of bob");
 	store_set_deletes_remove_memberships(T.s, true);
 	store_batch_add_deleted(&b, "u-bob");
 	check(write_batch(&b).result == STORE_OK, "changes: delete (AD)");
 	check(sql_num("SELECT count(*) FROM dir_group_member WHERE "
 	    "member_dn_norm = 'uid=bob,ou=people,dc=example,dc=com'") == 0,
 	    "changes: AD: the deleted user's memberships go with it");
+	check_sql("changes: AD: ... and so does the manager of its reports",
+	    "u-dora::|u-eve:uid=alice,ou=people,dc=example,dc=com:u-alice",
+	    "SELECT string_agg(id || ':' || coalesce(manager_dn_norm, '') || "
+	    "':' || coalesce(manager_id, ''), '|' ORDER BY id) FROM dir_user "
+	    "WHERE id IN ('u-dora', 'u-eve')");
 	store_set_deletes_remove_memberships(T.s, false);
 	store_batch_add_deleted(&b, "u-carol");
 	check(write_batch(&b).result == STORE_OK && sql_num("SELECT count(*) "
