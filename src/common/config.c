@@ -24,7 +24,8 @@ static const char *const log_levels[] = { "", "error", "warning", "info",
 	"debug", NULL };
 static const char *const log_targets[] = { "auto", "stderr", "syslog",
 	"journal", NULL };
-static const char *const sasl_mechs[] = { "none", "EXTERNAL", NULL };
+static const char *const sasl_mechs[] = { "none", "EXTERNAL", "GSSAPI",
+	NULL };
 const char *const config_mirror_profiles[] = { "openldap", "389ds", "ad",
 	NULL };
 const char *const config_mirror_modes[] = { "auto", "syncrepl", "dirsync",
@@ -59,7 +60,10 @@ static const struct config_option config_table[] = {
 	{ .section = "ldap", .name = "sasl_mech", .type = CONFIG_ENUM,
 	  .offset = OFF(ldap_sasl_mech), .def = "none", .choices = sasl_mechs,
 	  .reloadable = true,
-	  .help = "none for a simple bind, EXTERNAL for SASL EXTERNAL (ldapi:// or client certificates)" },
+	  .help = "none for a simple bind, EXTERNAL for SASL EXTERNAL (ldapi:// or client certificates), GSSAPI for Kerberos with the keytab option" },
+	{ .section = "ldap", .name = "keytab", .type = CONFIG_PATH,
+	  .offset = OFF(ldap_keytab), .def = "", .reloadable = true,
+	  .help = "sasl_mech GSSAPI: client keytab whose first principal binds; must not be readable by others" },
 	{ .section = "ldap", .name = "starttls", .type = CONFIG_BOOL,
 	  .offset = OFF(ldap_starttls), .def = "no", .reloadable = true,
 	  .help = "send StartTLS on ldap:// connections and fail if it is refused" },
@@ -134,11 +138,11 @@ static const struct config_option config_table[] = {
 	{ .section = "mirror", .name = "poll_interval", .type = CONFIG_DURATION,
 	  .offset = OFF(mirror_poll_interval_ms), .def = "5s",
 	  .min = 100, .max = 3600000, .reloadable = false,
-	  .help = "usn and timestamp modes: pause between the end of one poll and the start of the next" },
+	  .help = "dirsync, usn and timestamp modes: pause between the end of one poll and the start of the next" },
 	{ .section = "mirror", .name = "reconcile_interval", .type = CONFIG_DURATION,
 	  .offset = OFF(mirror_reconcile_interval_ms), .def = "1h",
 	  .min = 1000, .max = 7 * DAY_MS, .reloadable = false,
-	  .help = "usn and timestamp modes: how often a full paged search replaces a poll, finding deletions and entries that left the filter" },
+	  .help = "dirsync, usn and timestamp modes: how often a full paged search replaces a poll, finding deletions and entries that left the filter" },
 	{ .section = "mirror", .name = "page_size", .type = CONFIG_UINT,
 	  .offset = OFF(mirror_page_size), .def = "500", .min = 1,
 	  .max = 100000, .reloadable = false,
@@ -312,15 +316,12 @@ config_free_words(char **v)
 	free(v);
 }
 
-/* Read a secret file, refusing one that others may read: a password in
- * a world-readable file is already leaked, and starting anyway would
- * hide that.  The trailing newline editors add is dropped. */
+/* Open a file that holds a secret (a password, a keytab): a regular file
+ * others may not read.  Returns the descriptor, or -1 with err. */
 static int
-config_read_secret(const char *path, char **out, struct ds_error *err)
+config_open_private(const char *path, struct ds_error *err)
 {
 	struct stat st;
-	char buf[CONFIG_MAX_SECRET + 1];
-	ssize_t n;
 	int fd;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -337,6 +338,22 @@ config_read_secret(const char *path, char **out, struct ds_error *err)
 		    "%s is readable by others (mode %04o); run chmod o-rwx on it",
 		    path, (unsigned)(st.st_mode & 07777));
 	}
+	return fd;
+}
+
+/* Read a secret file, refusing one that others may read: a password in
+ * a world-readable file is already leaked, and starting anyway would
+ * hide that.  The trailing newline editors add is dropped. */
+static int
+config_read_secret(const char *path, char **out, struct ds_error *err)
+{
+	char buf[CONFIG_MAX_SECRET + 1];
+	ssize_t n;
+	int fd;
+
+	fd = config_open_private(path, err);
+	if (fd < 0)
+		return -1;
 	n = read(fd, buf, sizeof(buf));
 	close(fd);
 	if (n < 0)
@@ -648,6 +665,39 @@ config_seen_line(const struct config_parser *p, const char *section,
 	                                         : p->last_line;
 }
 
+/* sasl_mech GSSAPI: a keytab, private like a password file (checked
+ * here, read by the Kerberos library at bind time), and no password. */
+static void
+config_check_gssapi(struct config_parser *p)
+{
+	const struct config *cfg = p->cfg;
+	struct ds_error err;
+	int fd;
+
+	if (cfg->ldap_sasl_mech != CONFIG_SASL_GSSAPI) {
+		if (cfg->ldap_keytab[0] != '\0')
+			config_error(p, config_seen_line(p, "ldap", "keytab"),
+			    "ldap.keytab is set but ldap.sasl_mech is not GSSAPI");
+		return;
+	}
+	if (cfg->ldap_bind_password_file[0] != '\0')
+		config_error(p, config_seen_line(p, "ldap", "bind_password_file"),
+		    "ldap.sasl_mech GSSAPI takes no password; remove ldap.bind_password_file");
+	if (cfg->ldap_keytab[0] == '\0') {
+		config_error(p, config_seen_line(p, "ldap", "sasl_mech"),
+		    "ldap.sasl_mech GSSAPI needs ldap.keytab");
+		return;
+	}
+	if (p->skip_secrets)
+		return;
+	fd = config_open_private(cfg->ldap_keytab, &err);
+	if (fd < 0)
+		config_error(p, config_seen_line(p, "ldap", "keytab"),
+		    "ldap.keytab: %s", err.msg);
+	else
+		close(fd);
+}
+
 /* Checks that need the whole file: required keys, secrets, relations. */
 static void
 config_finish(struct config_parser *p)
@@ -691,6 +741,7 @@ config_finish(struct config_parser *p)
 	    cfg->ldap_bind_password_file[0] != '\0')
 		config_error(p, config_seen_line(p, "ldap", "sasl_mech"),
 		    "ldap.sasl_mech EXTERNAL takes no password; remove ldap.bind_password_file");
+	config_check_gssapi(p);
 }
 
 static struct config *

@@ -24,6 +24,7 @@
 enum config_sasl_mech {
 	CONFIG_SASL_NONE = 0,   /* simple bind (or anonymous without bind_dn) */
 	CONFIG_SASL_EXTERNAL,   /* SASL EXTERNAL, e.g. over ldapi:// */
+	CONFIG_SASL_GSSAPI,     /* SASL GSSAPI (Kerberos) with ldap_keytab */
 };
 
 enum config_mirror_mode {
@@ -55,6 +56,7 @@ struct config {
 	char *ldap_bind_password; /* contents of bind_password_file, or "" */
 	char *ldap_bind_password_file;
 	int ldap_sasl_mech;       /* enum config_sasl_mech */
+	char *ldap_keytab;        /* GSSAPI: client keytab; "" otherwise */
 	bool ldap_starttls;
 	char *ldap_tls_ca_file;   /* "" = system default CAs */
 	bool ldap_tls_verify;     /* verify server certificates (default on) */

@@ -9,7 +9,7 @@
 #ifndef DS_STATUS_PROTO_H
 #define DS_STATUS_PROTO_H
 
-#define STATUS_PROTO_VERSION 3
+#define STATUS_PROTO_VERSION 4
 
 /* Longest accepted command line, newline included. */
 #define STATUS_MAX_REQUEST 4096

@@ -16,6 +16,9 @@ struct connstatus {
 	                         * start (LDAP; 0 elsewhere) */
 	char last_error[512];   /* "" if none since start */
 	time_t last_error_at;   /* 0 if none */
+	char bind[300];         /* LDAP: who we bind as (the bind DN,
+	                         * "sasl:EXTERNAL", "sasl:GSSAPI:<principal>"),
+	                         * "" for anonymous or elsewhere */
 };
 
 #endif

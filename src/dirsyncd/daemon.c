@@ -53,6 +53,8 @@ daemon_ldap_settings(const struct config *cfg, struct ldapconn_settings *s)
 		.bind_dn = cfg->ldap_bind_dn,
 		.bind_password = cfg->ldap_bind_password,
 		.sasl_external = cfg->ldap_sasl_mech == CONFIG_SASL_EXTERNAL,
+		.sasl_gssapi = cfg->ldap_sasl_mech == CONFIG_SASL_GSSAPI,
+		.keytab = cfg->ldap_keytab,
 		.starttls = cfg->ldap_starttls,
 		.tls_ca_file = cfg->ldap_tls_ca_file,
 		.tls_verify = cfg->ldap_tls_verify,

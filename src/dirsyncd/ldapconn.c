@@ -54,6 +54,7 @@ ldapconn_settings_copy(struct ldapconn_settings *dst,
 	dst->bind_password = ds_strdup(
 	    src->bind_password ? src->bind_password : "");
 	dst->tls_ca_file = ds_strdup(src->tls_ca_file ? src->tls_ca_file : "");
+	dst->keytab = ds_strdup(src->keytab ? src->keytab : "");
 	if (dst->network_timeout_ms == 0)
 		dst->network_timeout_ms = LDAPCONN_DEFAULT_TIMEOUT_MS;
 }
@@ -68,6 +69,7 @@ ldapconn_settings_clear(struct ldapconn_settings *cfg)
 	explicit_bzero((char *)cfg->bind_password, strlen(cfg->bind_password));
 	free((char *)cfg->bind_password);
 	free((char *)cfg->tls_ca_file);
+	free((char *)cfg->keytab);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -363,6 +365,13 @@ ldapconn_on_result(struct ldapconn *lc, struct ldapconn_op *op,
 	int rc = LDAP_OTHER, prc;
 	struct ldapconn_controls ctrls = { NULL };
 
+	if (op->kind == LDAPCONN_OP_SASL_BIND) {
+		/* libldap's SASL state machine reads the message itself. */
+		ldapconn_op_find(lc, op->msgid, true);
+		ldapconn_sasl_on_result(lc, msg);
+		free(op);
+		return;
+	}
 	prc = ldap_parse_result(lc->ld, msg, &rc, NULL, &diag, NULL,
 	    &ctrls.ctrls, 0);
 	if (prc != LDAP_SUCCESS)
@@ -663,6 +672,8 @@ ldapconn_get_status(const struct ldapconn *lc, struct connstatus *out)
 	snprintf(out->last_error, sizeof(out->last_error), "%s",
 	    lc->last_error);
 	out->last_error_at = lc->last_error_at;
+	snprintf(out->bind, sizeof(out->bind), "%s",
+	    ldapconn_bind_identity(lc));
 }
 
 const struct ldapconn_server_info *
@@ -805,5 +816,7 @@ ldapconn_bind_identity(const struct ldapconn *lc)
 {
 	if (lc->cfg.sasl_external)
 		return "sasl:EXTERNAL";
+	if (lc->cfg.sasl_gssapi)
+		return ldapconn_sasl_identity(lc);
 	return lc->cfg.bind_dn;
 }

@@ -5,11 +5,14 @@
  * ldapconn_start().  The module tries each URI in order: it opens the TCP
  * (or ldapi) socket itself without blocking, hands it to libldap with
  * ldap_init_fd(), optionally runs StartTLS / the ldaps handshake, binds
- * (simple, anonymous, or SASL EXTERNAL) with the asynchronous API and
- * reads the root DSE.  Results are collected with ldap_result() and a
- * zero timeout when libevent reports the descriptor readable, so nothing
- * waits on the server.  The one bounded wait is the TLS handshake, which
- * libldap performs synchronously; it is limited by network_timeout.
+ * (simple, anonymous, SASL EXTERNAL or SASL GSSAPI) with the asynchronous
+ * API and reads the root DSE.  Results are collected with ldap_result()
+ * and a zero timeout when libevent reports the descriptor readable, so
+ * nothing waits on the LDAP server.  Two waits remain, both bounded: the
+ * TLS handshake, which libldap performs synchronously, limited by
+ * network_timeout; and, for GSSAPI, the Kerberos library asking the KDC
+ * for tickets inside the first bind step (ldapconn_sasl.c), limited by
+ * krb5's own timeouts (krb5.conf), not by ours.
  *
  * On any failure the next URI is tried; when all failed, the module waits
  * with capped exponential backoff and jitter and starts again from the
@@ -64,6 +67,10 @@ struct ldapconn_settings {
 	const char *bind_dn;         /* "" or NULL = anonymous */
 	const char *bind_password;
 	bool sasl_external;          /* SASL EXTERNAL instead of simple */
+	/* SASL GSSAPI instead of simple: Kerberos credentials from the
+	 * client keytab (its first principal), kept in a memory ccache. */
+	bool sasl_gssapi;
+	const char *keytab;          /* sasl_gssapi: keytab path */
 	bool starttls;
 	const char *tls_ca_file;     /* "" or NULL = system default */
 	bool tls_verify;             /* demand a valid certificate */
@@ -198,7 +205,9 @@ void ldapconn_set_reading(struct ldapconn *lc, bool on);
 void ldapconn_set_idle_cb(struct ldapconn *lc, void (*cb)(void *arg),
     void *arg);
 /* Who we bind as, for telling whether a stored sync cookie is ours:
- * the bind DN, "sasl:EXTERNAL", or "" for anonymous.  Borrowed. */
+ * the bind DN, "sasl:EXTERNAL", "sasl:GSSAPI:<principal>" (the keytab's
+ * first principal, or "sasl:GSSAPI" before it was read), or "" for
+ * anonymous.  Borrowed; valid until the next connection attempt. */
 const char *ldapconn_bind_identity(const struct ldapconn *lc);
 
 /* Entry accessors, valid only inside entry_cb.  Returned strings are

@@ -25,7 +25,7 @@
 /* ---- the handshake: StartTLS, bind, root DSE ----------------------------- */
 
 /* Track a handshake request just sent, bounded by the network timeout. */
-static void
+void
 ldapconn_handshake_sent(struct ldapconn *lc, int rc, int msgid,
     enum ldapconn_op_kind kind)
 {
@@ -41,7 +41,7 @@ ldapconn_handshake_sent(struct ldapconn *lc, int rc, int msgid,
 	ldapconn_kick(lc);
 }
 
-static void
+void
 ldapconn_send_rootdse(struct ldapconn *lc)
 {
 	int msgid = -1, rc;
@@ -63,6 +63,10 @@ ldapconn_send_bind(struct ldapconn *lc)
 
 	lc->step = "bind";
 	ldapconn_set_state(lc, LDAPCONN_BINDING);
+	if (lc->cfg.sasl_gssapi) {
+		ldapconn_sasl_start(lc);
+		return;
+	}
 	if (lc->cfg.sasl_external) {
 		/* RFC 4422 appendix A: the initial response is the authzid;
 		 * an empty one (present, or slapd answers saslBindInProgress

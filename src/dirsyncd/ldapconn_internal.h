@@ -9,7 +9,8 @@
  *   ldapconn_rootdse.c  the root DSE: what to ask, what it means, re-reads
  *   ldapconn_failback.c probing preferred URIs while READY on a later one
  *   ldapconn_entry.c    entries and controls copied out of libldap
- *   ldapconn_io.c       our lber Sockbuf layer */
+ *   ldapconn_io.c       our lber Sockbuf layer
+ *   ldapconn_sasl.c     the SASL GSSAPI bind (Kerberos, keytab) */
 #ifndef DS_LDAPCONN_INTERNAL_H
 #define DS_LDAPCONN_INTERNAL_H
 
@@ -64,6 +65,7 @@ struct ldapconn_io {
 enum ldapconn_op_kind {
 	LDAPCONN_OP_STARTTLS, /* RFC 4511 §4.14 extended operation */
 	LDAPCONN_OP_BIND,     /* simple, anonymous or SASL EXTERNAL */
+	LDAPCONN_OP_SASL_BIND, /* one step of a multi-step SASL (GSSAPI) bind */
 	LDAPCONN_OP_ROOTDSE,  /* base-scope search of "", while connecting */
 	LDAPCONN_OP_SEARCH,   /* a caller's ldapconn_search() */
 	LDAPCONN_OP_ROOTDSE_READ, /* ldapconn_read_root_dse() while READY */
@@ -115,6 +117,11 @@ struct ldapconn {
 	LDAP *ld;
 	bool broken;    /* a send failed; the read handler cleans up */
 	char host[256]; /* host part of the URI, for TLS errors */
+	/* GSSAPI: the keytab's first principal ("" if unreadable) and the
+	 * identity ldapconn_bind_identity() reports. */
+	char sasl_principal[256];
+	char sasl_identity[300];
+	const char *sasl_rmech; /* libldap's, between the steps of a bind */
 	/* Our Sockbuf layer's state (ldapconn_io.c).  A pointer, because a
 	 * fail-back hands the probe's handle - and the layer state its
 	 * Sockbuf points to - over to the owner. */
@@ -189,9 +196,23 @@ void ldapconn_on_connect_done(struct ldapconn *lc);
 /* The attempt is complete (also for a connection taken from a probe,
  * with next_info set): READY. */
 void ldapconn_ready(struct ldapconn *lc);
+/* Register a handshake request just sent (rc from the send), or fail. */
+void ldapconn_handshake_sent(struct ldapconn *lc, int rc, int msgid,
+    enum ldapconn_op_kind kind);
+/* Bound: read the root DSE, the last step of the attempt. */
+void ldapconn_send_rootdse(struct ldapconn *lc);
 /* A handshake request (StartTLS, bind, root DSE) finished. */
 void ldapconn_on_handshake_done(struct ldapconn *lc, enum ldapconn_op_kind kind,
     int rc, const char *diag);
+
+/* ---- ldapconn_sasl.c ------------------------------------------------------ */
+
+/* Send the first step of the GSSAPI bind (ends the attempt on failure). */
+void ldapconn_sasl_start(struct ldapconn *lc);
+/* The server answered a step: next step, the root DSE, or failure. */
+void ldapconn_sasl_on_result(struct ldapconn *lc, LDAPMessage *msg);
+/* "sasl:GSSAPI:<principal>"; borrowed from lc. */
+const char *ldapconn_sasl_identity(const struct ldapconn *lc);
 
 /* ---- ldapconn_rootdse.c --------------------------------------------------- */
 

@@ -263,6 +263,15 @@ mirror_sink_deleted(void *arg, const char *id)
 }
 
 static void
+mirror_sink_left(void *arg, const char *id)
+{
+	struct mirror *m = arg;
+
+	store_batch_add_left(&m->batch, id);
+	mirror_note_change(m);
+}
+
+static void
 mirror_sink_present(void *arg, const char *id)
 {
 	struct mirror *m = arg;
@@ -489,6 +498,7 @@ mirror_state_loaded(bool ok, const struct store_state *state, const char *error,
 		.unsupported = mirror_sink_unsupported,
 		.entry_keep_members = mirror_sink_entry_keep_members,
 		.members = mirror_sink_members,
+		.left = mirror_sink_left,
 		.arg = m,
 	};
 	const char *attrs[ATTRMAP_SEARCH_ATTRS_MAX + 2];

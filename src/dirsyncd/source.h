@@ -20,7 +20,10 @@
  *    from the stored cookie.  forget_cookie() before ended() means the
  *    stored position is useless and the next start must be a full one.
  *  - stop() abandons the work and frees the source; no sink call follows,
- *    not even ended().
+ *    not even ended().  The mirror calls it from inside sink calls too
+ *    (entry(), deleted(), members(), present(), refresh_end() when a
+ *    batch cannot be written; ended(), unsupported()): after such a call
+ *    a source checks that it was not stopped before touching itself.
  *  - unsupported() instead of ended() says this source cannot work with
  *    this server or bind account (no DirSync right, no syncprov, ...):
  *    in mode auto the mirror then tries the next kind of source.
@@ -55,6 +58,10 @@ struct source_sink {
 	void (*forget_cookie)(void *arg);
 	void (*ended)(void *arg, const char *why);
 	void (*unsupported)(void *arg, const char *why);
+	/* The entry still exists but left the mirrored base or filter: its
+	 * row goes, the links naming it stay (unlike deleted() from a source
+	 * whose deletions remove links, deletes_remove_memberships). */
+	void (*left)(void *arg, const char *id);
 	void (*entry_keep_members)(void *arg, const char *id,
 	    const struct ldapconn_entry *e);
 	void (*members)(void *arg, const char *group_id,
@@ -69,7 +76,9 @@ struct source_params {
 	const char *const *attrs;       /* NULL-terminated */
 	const void *cookie;             /* NULL: full refresh */
 	size_t cookie_len;
-	/* Poll sources ([mirror] options); 0 = the source's default. */
+	/* Poll and DirSync sources ([mirror] options); 0 = the source's
+	 * default.  reconcile_interval_ms: how often they read everything
+	 * instead of a poll (source_reconcile.h). */
 	unsigned poll_interval_ms;
 	unsigned reconcile_interval_ms;
 	unsigned page_size;
@@ -105,7 +114,8 @@ extern const struct source_ops source_syncrepl_ops;
  * polling, each with tombstones (where the server keeps them) and a
  * periodic paged full reconcile. */
 extern const struct source_ops source_usn_ops, source_timestamp_ops;
-/* source_dirsync.c: Active Directory's DirSync control. */
+/* source_dirsync.c: Active Directory's DirSync control, with tombstones
+ * where the account sees them and the same periodic full reconcile. */
 extern const struct source_ops source_dirsync_ops;
 
 #endif

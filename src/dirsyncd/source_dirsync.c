@@ -30,8 +30,15 @@
  *    not reported as group changes (deletes_remove_memberships).
  *    Samba 4.17 sends tombstones only to an account that may list
  *    CN=Deleted Objects (Administrator): one holding just "Replicating
- *    Directory Changes" never hears of a delete.  Until a periodic
- *    reconcile exists here, such a bind account misses deletions.
+ *    Directory Changes" never hears of a delete from DirSync.
+ *  - So every reconcile_interval, instead of a poll, a paged search of
+ *    base and filter reads every entry whole and reports it as a refresh
+ *    (source_reconcile.h): the mirror deletes what it did not return.
+ *    It finds those deletions, and anything else DirSync left out.  It
+ *    never touches the DirSync cookie: the next poll starts where the
+ *    last one ended, and repeats at worst what the reconcile already
+ *    wrote.  Tombstones, where the account sees them, still delete at
+ *    the next poll.
  *  - An account without "Replicating Directory Changes" gets
  *    insufficientAccessRights (50) at once.  The object-security flag
  *    would avoid that but then Samba returns only a handful of objects,
@@ -56,9 +63,11 @@
 #include "ldapfetch.h"
 #include "ldapfilter.h"
 #include "log.h"
+#include "source_reconcile.h"
 
 #define DIRSYNC_LOG "mirror"
 #define DIRSYNC_POLL_DEFAULT_MS 30000
+#define DIRSYNC_RECONCILE_DEFAULT_MS (3600 * 1000)
 #define DIRSYNC_REREAD_BATCH 100        /* objectGUIDs per re-read search */
 #define DIRSYNC_ATTRS_MAX 64
 /* LDAP result codes (RFC 4511 Appendix A) that mean "not for you". */
@@ -70,6 +79,7 @@ enum dirsync_state {
 	DIRSYNC_IDLE = 0,   /* waiting for the poll timer */
 	DIRSYNC_SEARCH,     /* a DirSync search is outstanding */
 	DIRSYNC_REREAD,     /* re-reading changed objects of the last page */
+	DIRSYNC_RECONCILE,  /* the full paged read (source_reconcile.h) */
 	DIRSYNC_DONE,       /* ended() or unsupported() said; nothing more */
 };
 
@@ -102,11 +112,40 @@ struct source {
 
 	unsigned long pages, entries, changes, rereads;
 	unsigned long entries_before; /* entries when the last cookie was sent */
+
+	struct source_reconcile recon;
+	char *base, *filter_text;   /* as configured: the reconcile's search */
+	long long recon_started;    /* ds_monotonic_ms() */
+
+	/* A sink call may stop the source (the mirror does when a write
+	 * cannot be sent): stop() then only marks it, and the outermost
+	 * callback of ours frees it on the way out (dirsync_leave). */
+	int busy;
+	bool stopped;
 };
 
 static void dirsync_search(struct source *src);
 static int dirsync_send(struct source *src);
 static void dirsync_reread_next(struct source *src);
+static void dirsync_free(struct source *src);
+
+static void
+dirsync_enter(struct source *src)
+{
+	src->busy++;
+}
+
+/* false: stopped during the callback (and freed if we were the last). */
+static bool
+dirsync_leave(struct source *src)
+{
+	src->busy--;
+	if (!src->stopped)
+		return true;
+	if (src->busy == 0)
+		dirsync_free(src);
+	return false;
+}
 
 /* ---- endings ------------------------------------------------------------- */
 
@@ -306,6 +345,17 @@ dirsync_on_first_pass_entry(struct source *src, const struct ldapconn_entry *e,
 	ldapconn_entry_free(copy);
 }
 
+/* An entry that still exists left the base or filter: its row goes,
+ * the memberships and manager links naming it stay, as AD keeps them. */
+static void
+dirsync_left(struct source *src, const char *id)
+{
+	if (src->sink.left != NULL)
+		src->sink.left(src->sink.arg, id);
+	else
+		src->sink.deleted(src->sink.arg, id);
+}
+
 static void
 dirsync_on_poll_entry(struct source *src, const struct ldapconn_entry *e,
     const char *id, const unsigned char guid[16])
@@ -319,9 +369,10 @@ dirsync_on_poll_entry(struct source *src, const struct ldapconn_entry *e,
 		return;
 	}
 	if (!ldapfilter_dn_under(ldapconn_entry_dn(e), src->nbase)) {
-		/* Outside the base now (perhaps moved out): gone for us; the
-		 * mirror ignores ids it does not know. */
-		src->sink.deleted(src->sink.arg, id);
+		/* Outside the base now (perhaps moved out): gone for us, but
+		 * not from its groups; the mirror ignores ids it does not
+		 * know. */
+		dirsync_left(src, id);
 		return;
 	}
 	dirsync_classify(src, e, true, &c);
@@ -342,30 +393,32 @@ dirsync_on_entry(const struct ldapconn_entry *e, void *arg)
 	char id[ATTRMAP_GUID_TEXT_LEN];
 	unsigned char guid[16];
 
+	if (src->stopped)
+		return;
 	src->entries++;
 	if (!dirsync_entry_id(e, id, guid)) {
 		log_obj_warning(DIRSYNC_LOG, "entry without a 16-octet objectGUID dn=\"%s\"; ignored",
 		    ldapconn_entry_dn(e));
 		return;
 	}
+	dirsync_enter(src);
 	if (src->first_pass)
 		dirsync_on_first_pass_entry(src, e, id, guid);
 	else
 		dirsync_on_poll_entry(src, e, id, guid);
+	(void)dirsync_leave(src);
 }
 
 static void
-dirsync_on_done(int rc, const char *text, const struct ldapconn_controls *ctrls,
-    void *arg)
+dirsync_handle_done(struct source *src, int rc, const char *text,
+    const struct ldapconn_controls *ctrls)
 {
-	struct source *src = arg;
 	struct ad_proto_dirsync_response resp;
 	struct ds_error err;
 	const void *val;
 	size_t len;
 	char why[768];
 
-	src->op = 0;
 	if (rc == DIRSYNC_RC_INSUFFICIENT_ACCESS ||
 	    rc == DIRSYNC_RC_UNAVAILABLE_CRITICAL_EXTENSION ||
 	    (rc == DIRSYNC_RC_UNWILLING && src->cookie_len == 0)) {
@@ -409,6 +462,18 @@ dirsync_on_done(int rc, const char *text, const struct ldapconn_controls *ctrls,
 	src->state = DIRSYNC_REREAD;
 	src->reread_next = 0;
 	dirsync_reread_next(src);
+}
+
+static void
+dirsync_on_done(int rc, const char *text, const struct ldapconn_controls *ctrls,
+    void *arg)
+{
+	struct source *src = arg;
+
+	src->op = 0;
+	dirsync_enter(src);
+	dirsync_handle_done(src, rc, text, ctrls);
+	(void)dirsync_leave(src);
 }
 
 /* Send the next DirSync search; -1 (no sink call) when it cannot go. */
@@ -480,16 +545,17 @@ dirsync_on_reread_entry(const struct ldapconn_entry *e, void *arg)
 	struct source *src = arg;
 	char id[ATTRMAP_GUID_TEXT_LEN];
 
-	if (!dirsync_entry_id(e, id, NULL))
+	if (src->stopped || !dirsync_entry_id(e, id, NULL))
 		return;
 	src->rereads++;
+	/* Each branch ends with its sink call, which may stop the source. */
 	if (dirsync_wanted(src, e)) {
 		src->sink.entry(src->sink.arg, id, e);
 	} else if (!src->first_pass) {
 		/* Changed so that base or filter no longer hold. */
 		log_obj_debug(DIRSYNC_LOG, "id=%s dn=\"%s\" out of base or filter",
 		    id, ldapconn_entry_dn(e));
-		src->sink.deleted(src->sink.arg, id);
+		dirsync_left(src, id);
 	}
 }
 
@@ -500,15 +566,17 @@ dirsync_on_reread_done(int rc, const char *text, void *arg)
 	char why[600];
 
 	src->fetch = NULL;
+	dirsync_enter(src);
 	if (rc != 0) {
 		snprintf(why, sizeof(why), "re-reading changed objects failed: LDAP error %d (%s)",
 		    rc, text && *text ? text : "no text");
 		log_obj_warning(DIRSYNC_LOG, "%s", why);
 		dirsync_end(src, why);
-		return;
+	} else {
+		src->reread_next = src->reread_end;
+		dirsync_reread_next(src);
 	}
-	src->reread_next = src->reread_end;
-	dirsync_reread_next(src);
+	(void)dirsync_leave(src);
 }
 
 static void
@@ -537,15 +605,25 @@ dirsync_page_done(struct source *src)
 	src->entries_before = src->entries;
 	if (src->first_pass) {
 		src->first_pass = false;
-		src->sink.refresh_end(src->sink.arg, true);
 		log_obj_info(DIRSYNC_LOG, "DirSync first pass done pages=%lu entries=%lu reread=%lu",
 		    src->pages, src->entries, src->rereads);
+		/* The first pass read everything: the next reconcile is one
+		 * interval away. */
+		source_reconcile_postpone(&src->recon);
+		/* The mirror writes the refresh's last batch here, and stops
+		 * (frees) the source when it cannot: nothing of src may be
+		 * touched after that (callers hold dirsync_enter). */
+		src->sink.refresh_end(src->sink.arg, true);
+		if (src->stopped)
+			return;
 		src->sink.persist(src->sink.arg);
 	} else if (src->changes > 0) {
+		/* Per poll: reread=0 shows member changes went as deltas. */
 		log_obj_debug(DIRSYNC_LOG, "DirSync poll changes=%lu reread=%lu",
 		    src->changes, src->rereads);
 	}
 	src->changes = 0;
+	src->rereads = 0;
 	if (src->more)
 		dirsync_search(src);
 	else
@@ -584,6 +662,63 @@ dirsync_reread_next(struct source *src)
 	}
 }
 
+/* ---- the periodic full reconcile ------------------------------------------ */
+
+static void
+dirsync_on_reconcile_done(int rc, const char *text, void *arg)
+{
+	struct source *src = arg;
+	char why[600];
+
+	dirsync_enter(src);
+	if (rc != 0) {
+		snprintf(why, sizeof(why), "full reconcile failed: LDAP error %d (%s)",
+		    rc, text && *text ? text : "no text");
+		log_obj_warning(DIRSYNC_LOG, "%s", why);
+		dirsync_end(src, why);
+		(void)dirsync_leave(src);
+		return;
+	}
+	log_obj_info(DIRSYNC_LOG, "DirSync full reconcile done entries=%lu ms=%lld",
+	    src->recon.entries, ds_monotonic_ms() - src->recon_started);
+	/* No cookie: the DirSync position is where the last poll left it.
+	 * refresh_end may stop the source (see dirsync_page_done). */
+	src->sink.refresh_end(src->sink.arg, true);
+	if (!src->stopped) {
+		src->sink.persist(src->sink.arg);
+		dirsync_schedule(src);
+	}
+	(void)dirsync_leave(src);
+}
+
+/* Instead of a poll: read every entry of base and filter, so the mirror
+ * deletes what DirSync never reported gone (file comment). */
+static void
+dirsync_reconcile(struct source *src)
+{
+	static const struct source_reconcile_cbs cbs = {
+		.done = dirsync_on_reconcile_done,
+	};
+	struct source_reconcile_req req = { .base = src->base,
+		.filter = src->filter_text, .attrs = src->fetch_attrs,
+		.id_attr = "objectGUID", .page_size = src->page_size,
+		.range_size = src->range_size, .range_attr = src->member_attr };
+	struct ds_error err;
+	char why[600];
+
+	log_obj_info(DIRSYNC_LOG, "DirSync full reconcile started base=\"%s\"",
+	    src->base);
+	src->state = DIRSYNC_RECONCILE;
+	src->recon_started = ds_monotonic_ms();
+	if (source_reconcile_start(&src->recon, src->lc, &req, &src->sink, &cbs,
+	    src, &err) < 0) {
+		snprintf(why, sizeof(why), "cannot start the full reconcile: %s", err.msg);
+		dirsync_end(src, why);
+	}
+}
+
+/* Polls and reconciles take turns: the timer is armed only in IDLE, once
+ * the previous one is over, so they never overlap. */
 static void
 dirsync_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -591,8 +726,14 @@ dirsync_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (src->state == DIRSYNC_IDLE)
+	if (src->state != DIRSYNC_IDLE || src->stopped)
+		return;
+	dirsync_enter(src);
+	if (source_reconcile_due(&src->recon))
+		dirsync_reconcile(src);
+	else
 		dirsync_search(src);
+	(void)dirsync_leave(src);
 }
 
 /* ---- start and stop ------------------------------------------------------ */
@@ -607,14 +748,29 @@ dirsync_add_attr(struct source *src, size_t *n, const char *attr)
 		src->attr_store[(*n)++] = ds_strdup(attr);
 }
 
+/* Called from inside a sink call too (the mirror stops the source when a
+ * write cannot be sent): then the outermost callback frees it. */
 static void
 dirsync_stop(struct source *src)
 {
-	if (src == NULL)
+	if (src == NULL || src->stopped)
 		return;
+	src->stopped = true;
 	if (src->op != 0)
 		ldapconn_abandon(src->lc, src->op);
+	src->op = 0;
 	ldapfetch_cancel(src->fetch);
+	src->fetch = NULL;
+	source_reconcile_cancel(&src->recon);
+	if (src->timer != NULL)
+		evtimer_del(src->timer);
+	if (src->busy == 0)
+		dirsync_free(src);
+}
+
+static void
+dirsync_free(struct source *src)
+{
 	if (src->timer != NULL)
 		event_free(src->timer);
 	for (size_t i = 0; i < DIRSYNC_ATTRS_MAX; i++)
@@ -625,6 +781,8 @@ dirsync_stop(struct source *src)
 	free(src->member_attr);
 	free(src->cookie);
 	free(src->reread);
+	free(src->base);
+	free(src->filter_text);
 	free(src);
 }
 
@@ -707,6 +865,10 @@ dirsync_start(struct ldapconn *lc, const struct source_params *p,
 	src->poll_ms = p->poll_interval_ms ? p->poll_interval_ms : DIRSYNC_POLL_DEFAULT_MS;
 	src->page_size = p->page_size;
 	src->range_size = p->range_size;
+	src->base = ds_strdup(p->base);
+	src->filter_text = ds_strdup(p->filter);
+	source_reconcile_init(&src->recon, p->reconcile_interval_ms ?
+	    p->reconcile_interval_ms : DIRSYNC_RECONCILE_DEFAULT_MS);
 	if (dirsync_setup(src, lc, p, err) < 0) {
 		dirsync_stop(src);
 		return NULL;
@@ -732,8 +894,9 @@ dirsync_start(struct ldapconn *lc, const struct source_params *p,
 	 * (entries are read from the loop, never inside the send). */
 	if (src->first_pass)
 		src->sink.refresh_begin(src->sink.arg);
-	log_obj_info(DIRSYNC_LOG, "DirSync started nc=\"%s\" base=\"%s\" interval_ms=%u resume=%s",
-	    src->nc, p->base, src->poll_ms, src->first_pass ? "no (first pass)" : "yes (stored cookie)");
+	log_obj_info(DIRSYNC_LOG, "DirSync started nc=\"%s\" base=\"%s\" interval_ms=%u reconcile_ms=%u resume=%s",
+	    src->nc, p->base, src->poll_ms, src->recon.interval_ms,
+	    src->first_pass ? "no (first pass)" : "yes (stored cookie)");
 	return src;
 }
 

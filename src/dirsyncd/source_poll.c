@@ -25,6 +25,7 @@
 #include "ldapconn.h"
 #include "ldapfetch.h"
 #include "log.h"
+#include "source_reconcile.h"
 
 #define POLL_LOG "mirror"
 #define POLL_INTERVAL_DEFAULT_MS 5000
@@ -41,6 +42,7 @@ enum poll_state {
 	POLL_WAITING = 0, /* timer armed for the next poll */
 	POLL_ROOT_DSE,    /* reading the root DSE: the mark comes first */
 	POLL_ENTRIES,     /* the changed (or, in a refresh, every) entry */
+	POLL_DELETED_PROBE, /* AD, once per start: may we read CN=Deleted Objects? */
 	POLL_TOMBSTONES,  /* deleted entries since the mark */
 };
 
@@ -78,7 +80,7 @@ struct source {
 	bool full;               /* this poll is a full refresh */
 	bool first_done;         /* a poll finished since start (persist sent) */
 	long long poll_started;  /* ds_monotonic_ms() */
-	long long last_full;     /* ds_monotonic_ms() of the last full refresh */
+	struct source_reconcile recon; /* the full refresh: its clock, its read */
 	unsigned long entries, deletes, skipped;
 
 	/* Root DSE facts of this poll. */
@@ -86,6 +88,8 @@ struct source {
 	char server[512];        /* dsServiceName (AD) or URI (389-ds) */
 	char deleted_base[600];  /* CN=Deleted Objects,<default naming context> */
 	bool tombstones_warned;
+	bool deleted_probed;     /* the probe of deleted_base ran since start */
+	bool deleted_readable;   /* ... and the container's attributes came back */
 
 	/* The mark: what the stored cookie covers, and the one this poll
 	 * will report. */
@@ -132,44 +136,6 @@ poll_first(const struct ldapconn_entry *e, const char *attr)
 }
 
 /* ---- ids, times, cookies ------------------------------------------------ */
-
-/* The entry's unique id as canonical lower-case UUID text: objectGUID's
- * 16 raw octets ([MS-DTYP] 2.3.4.2), or any text that is 32 hex digits
- * with dashes or braces (entryUUID; 389-ds's nsUniqueId, written as four
- * dash-separated groups of 8). */
-static bool
-poll_entry_id(const struct ldapconn_entry *e, const char *attr,
-    char out[ATTRMAP_GUID_TEXT_LEN])
-{
-	static const char hex[] = "0123456789abcdef";
-	const char *v;
-	size_t len, n = 0, o = 0;
-	char digits[32];
-
-	if (ldapconn_entry_values(e, attr, &v, 1) == 0)
-		return false;
-	len = ldapconn_entry_value_len(e, attr, 0);
-	if (len == 16)
-		return attrmap_guid_to_text(v, len, out) == 0;
-	for (size_t i = 0; i < len; i++) {
-		const char *p = strchr(hex, v[i] | 0x20);
-
-		if (v[i] == '-' || v[i] == '{' || v[i] == '}')
-			continue;
-		if (v[i] == '\0' || p == NULL || n == sizeof(digits))
-			return false;
-		digits[n++] = *p;
-	}
-	if (n != sizeof(digits))
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		if (i == 8 || i == 12 || i == 16 || i == 20)
-			out[o++] = '-';
-		out[o++] = digits[i];
-	}
-	out[o] = '\0';
-	return true;
-}
 
 /* RFC 4517 3.3.13 GeneralizedTime as the servers send it
  * ("20240102030405Z", AD's "20240102030405.0Z"); seconds since the
@@ -369,7 +335,6 @@ poll_finish(struct source *src)
 	long long ms = ds_monotonic_ms() - src->poll_started;
 
 	if (full) {
-		src->last_full = ds_monotonic_ms();
 		log_obj_info(POLL_LOG, "full %s done entries=%lu ms=%lld",
 		    first ? "refresh" : "reconcile", src->entries, ms);
 	} else {
@@ -404,7 +369,7 @@ poll_on_tombstone(const struct ldapconn_entry *e, void *arg)
 	if (src->stopped)
 		return;
 
-	if (!poll_entry_id(e, attr, id)) {
+	if (!source_entry_id(e, attr, id)) {
 		log_obj_debug(POLL_LOG, "tombstone without %s dn=\"%s\"", attr,
 		    ldapconn_entry_dn(e));
 		return;
@@ -437,6 +402,67 @@ poll_on_tombstones_done(int rc, const char *text, void *arg)
 	(void)poll_leave(src);
 }
 
+static void poll_tombstones(struct source *src);
+
+static void
+poll_on_deleted_probe(const struct ldapconn_entry *e, void *arg)
+{
+	struct source *src = arg;
+
+	if (ldapconn_entry_values(e, "objectClass", NULL, 0) > 0)
+		src->deleted_readable = true;
+}
+
+static void
+poll_on_deleted_probe_done(int rc, const char *text, void *arg)
+{
+	struct source *src = arg;
+
+	src->fetch = NULL;
+	poll_enter(src);
+	src->deleted_probed = true;
+	if (rc == -1) {
+		poll_fail(src, "search of the Deleted Objects container ended: ", text);
+	} else {
+		if (!src->deleted_readable)
+			log_obj_warning(POLL_LOG, "the bind account cannot read \"%s\" (%s): no tombstone is visible to it, so deletions are found by the full reconcile only (every %u s); grant it List Contents and Read Property on that container",
+			    src->deleted_base, rc != 0 ? text : "no attribute of it is readable",
+			    src->reconcile_ms / 1000);
+		else
+			log_obj_debug(POLL_LOG, "tombstones readable base=\"%s\"",
+			    src->deleted_base);
+		/* Searched all the same: a right granted later is used at once. */
+		src->tombstones_warned = !src->deleted_readable;
+		poll_tombstones(src);
+	}
+	(void)poll_leave(src);
+}
+
+/* CN=Deleted Objects lets only SYSTEM and Administrators list and read
+ * it (its default DACL as Samba provisions it, after AD:
+ * "(A;;RPWPCCDCLCRCWOWDSDSW;;;SY)(A;;RPLC;;;BA)"), and a search by anyone
+ * else simply finds no tombstone - no error.  So ask once per start
+ * whether its own attributes are readable (Read Property, given together
+ * with List Contents to let an account see deletions), and say so when
+ * not, rather than losing deletions until the reconcile without a word. */
+static void
+poll_deleted_probe(struct source *src)
+{
+	static const struct ldapfetch_cbs cbs = {
+		.entry = poll_on_deleted_probe, .done = poll_on_deleted_probe_done,
+	};
+	static const char *const attrs[] = { "objectClass", NULL };
+	struct ldapfetch_req req = { .base = src->deleted_base,
+		.scope = LDAPCONN_SCOPE_BASE, .filter = "(objectClass=*)",
+		.attrs = attrs, .show_deleted = true };
+	struct ds_error err;
+
+	src->deleted_readable = false;
+	src->state = POLL_DELETED_PROBE;
+	if ((src->fetch = ldapfetch_start(src->lc, &req, &cbs, src, &err)) == NULL)
+		poll_fail(src, "", err.msg);
+}
+
 static void
 poll_tombstones(struct source *src)
 {
@@ -449,15 +475,20 @@ poll_tombstones(struct source *src)
 	struct ldapfetch_req req = { .page_size = src->page_size };
 	struct ds_error err;
 
+	if (src->is_ad && src->deleted_base[0] != '\0' && !src->deleted_probed) {
+		poll_deleted_probe(src);
+		return;
+	}
 	if (src->is_ad && src->deleted_base[0] != '\0') {
 		/* [MS-ADTS] 3.1.1.5.5: tombstones live under the naming
 		 * context's Deleted Objects container, seen only with the
 		 * show-deleted control; their DNs are mangled ("\0ADEL:"),
-		 * so they are matched by objectGUID. */
+		 * so they are matched by objectGUID.  One level: the
+		 * container itself (isDeleted too) is not a deletion. */
 		snprintf(filter, sizeof(filter), "(&(isDeleted=TRUE)(uSNChanged>=%lld))",
 		    src->mark + 1);
 		req.base = src->deleted_base;
-		req.scope = LDAPCONN_SCOPE_SUB;
+		req.scope = LDAPCONN_SCOPE_ONE;
 		req.attrs = ad_attrs;
 		req.show_deleted = true;
 	} else if (src->is_389) {
@@ -478,19 +509,13 @@ poll_tombstones(struct source *src)
 		poll_fail(src, "", err.msg);
 }
 
-static void
-poll_on_entry(const struct ldapconn_entry *e, void *arg)
+/* What every entry of a poll or of a full refresh goes through before
+ * the sink; false: not worth reporting again. */
+static bool
+poll_note_entry(const struct ldapconn_entry *e, const char *id, void *arg)
 {
 	struct source *src = arg;
-	char id[ATTRMAP_GUID_TEXT_LEN];
 
-	if (src->stopped)
-		return;
-	if (!poll_entry_id(e, src->unique_id, id)) {
-		log_obj_warning(POLL_LOG, "entry without a usable %s dn=\"%s\"; ignored",
-		    src->unique_id, ldapconn_entry_dn(e));
-		return;
-	}
 	if (src->kind == POLL_TIMESTAMP) {
 		long long ts = poll_parse_gentime(poll_first(e,
 		    "modifyTimestamp"));
@@ -504,11 +529,28 @@ poll_on_entry(const struct ldapconn_entry *e, void *arg)
 		 * it back.  A refresh reports everything (delete_unseen). */
 		if (!src->full && old != NULL && old->hash == h) {
 			src->skipped++;
-			return;
+			return false;
 		}
 	}
 	src->entries++;
-	src->sink.entry(src->sink.arg, id, e);
+	return true;
+}
+
+static void
+poll_on_entry(const struct ldapconn_entry *e, void *arg)
+{
+	struct source *src = arg;
+	char id[ATTRMAP_GUID_TEXT_LEN];
+
+	if (src->stopped)
+		return;
+	if (!source_entry_id(e, src->unique_id, id)) {
+		log_obj_warning(POLL_LOG, "entry without a usable %s dn=\"%s\"; ignored",
+		    src->unique_id, ldapconn_entry_dn(e));
+		return;
+	}
+	if (poll_note_entry(e, id, src))
+		src->sink.entry(src->sink.arg, id, e);
 }
 
 /* The new timestamp mark.  With the server's clock (currentTime, read
@@ -556,6 +598,9 @@ poll_search(struct source *src)
 	static const struct ldapfetch_cbs cbs = {
 		.entry = poll_on_entry, .done = poll_on_entries_done,
 	};
+	static const struct source_reconcile_cbs rcbs = {
+		.entry = poll_note_entry, .done = poll_on_entries_done,
+	};
 	size_t n = strlen(src->filter) + 96;
 	char *filter = ds_calloc(1, n), t[32];
 	struct ldapfetch_req req = { .base = src->base,
@@ -575,14 +620,22 @@ poll_search(struct source *src)
 	}
 	src->state = POLL_ENTRIES;
 	if (src->full) {
+		/* The same full read as source_dirsync's reconcile: it sends
+		 * refresh_begin; poll_finish reports the mark, then ends it. */
+		struct source_reconcile_req rreq = { .base = src->base,
+			.filter = src->filter, .attrs = src->attrs,
+			.id_attr = src->unique_id, .page_size = src->page_size,
+			.range_size = src->range_size, .range_attr = src->member_attr };
+
 		log_obj_info(POLL_LOG, "full %s started source=%s base=\"%s\"",
 		    src->first_done ? "reconcile" : "refresh",
 		    src->kind == POLL_USN ? "usn" : "timestamp", src->base);
-		src->sink.refresh_begin(src->sink.arg);
-	}
-	if (!src->stopped &&
-	    (src->fetch = ldapfetch_start(src->lc, &req, &cbs, src, &err)) == NULL)
+		if (source_reconcile_start(&src->recon, src->lc, &rreq,
+		    &src->sink, &rcbs, src, &err) < 0)
+			poll_fail(src, "", err.msg);
+	} else if ((src->fetch = ldapfetch_start(src->lc, &req, &cbs, src, &err)) == NULL) {
 		poll_fail(src, "", err.msg);
+	}
 	free(filter);
 }
 
@@ -625,14 +678,13 @@ poll_on_root_dse(const struct ldapconn_entry *e, void *arg)
 	    "currentTime"));
 }
 
-static void poll_after_root_dse(struct source *src, long long now);
+static void poll_after_root_dse(struct source *src);
 
 static void
 poll_on_root_dse_done(int rc, const char *text,
     const struct ldapconn_controls *ctrls, void *arg)
 {
 	struct source *src = arg;
-	long long now = ds_monotonic_ms();
 
 	(void)ctrls;
 	src->rootdse_op = 0;
@@ -640,12 +692,12 @@ poll_on_root_dse_done(int rc, const char *text,
 	if (rc != 0)
 		poll_fail(src, "cannot read the root DSE: ", text);
 	else
-		poll_after_root_dse(src, now);
+		poll_after_root_dse(src);
 	(void)poll_leave(src);
 }
 
 static void
-poll_after_root_dse(struct source *src, long long now)
+poll_after_root_dse(struct source *src)
 {
 	if (src->kind == POLL_USN) {
 		if (!src->is_ad && !src->is_389) {
@@ -670,7 +722,7 @@ poll_after_root_dse(struct source *src, long long now)
 		}
 	}
 	src->full = !src->have_mark ||
-	    (src->reconcile_ms > 0 && now - src->last_full >= src->reconcile_ms);
+	    source_reconcile_due(&src->recon);
 	poll_search(src);
 }
 
@@ -749,6 +801,7 @@ poll_stop(struct source *src)
 	src->rootdse_op = 0;
 	ldapfetch_cancel(src->fetch);
 	src->fetch = NULL;
+	source_reconcile_cancel(&src->recon);
 	if (src->timer != NULL)
 		evtimer_del(src->timer);
 	if (src->busy == 0)
@@ -807,7 +860,7 @@ poll_start(enum poll_kind kind, struct ldapconn *lc,
 		log_obj_info(POLL_LOG, "stored cookie is not a %s mark: full refresh",
 		    kind == POLL_USN ? "USN" : "timestamp");
 	/* A resumed source reconciles one interval after start, not now. */
-	src->last_full = ds_monotonic_ms();
+	source_reconcile_init(&src->recon, src->reconcile_ms);
 	src->timer = evtimer_new(p->evbase, poll_timer_cb, src);
 	if (poll_begin(src) < 0) {
 		ds_error_set(err, "cannot send the root DSE search");

@@ -20,12 +20,36 @@ struct source {
 	bool refreshing;          /* refresh phase not finished yet */
 	bool present_phase;       /* a present phase ended during this refresh */
 	unsigned long entries;    /* entry messages, for the log */
+	/* The mirror stops (frees) the source from inside a sink call when a
+	 * batch cannot be written: a cookie reported after the entry, the
+	 * log line and persist() after refresh_end(), the next id of a
+	 * syncIdSet would touch freed memory.  So while one of our
+	 * callbacks runs, stop() only marks the source, every sink call
+	 * that is not the last thing done checks the mark, and the callback
+	 * frees it on the way out. */
+	int busy;
+	bool stopped;
 };
+
+static void syncrepl_free(struct source *src);
+
+static void
+syncrepl_enter(struct source *src)
+{
+	src->busy++;
+}
+
+static void
+syncrepl_leave(struct source *src)
+{
+	if (--src->busy == 0 && src->stopped)
+		syncrepl_free(src);
+}
 
 static void
 syncrepl_cookie(struct source *src, const struct syncrepl_proto_cookie *c)
 {
-	if (c->val != NULL)
+	if (c->val != NULL && !src->stopped)
 		src->sink.cookie(src->sink.arg, c->val, c->len);
 }
 
@@ -54,6 +78,7 @@ syncrepl_on_entry(const struct ldapconn_entry *e, void *arg)
 	}
 	syncrepl_proto_uuid_format(st.uuid, id);
 	src->entries++;
+	syncrepl_enter(src);
 	switch (st.state) {
 	case SYNCREPL_PROTO_STATE_PRESENT:
 		src->sink.present(src->sink.arg, id);
@@ -68,6 +93,7 @@ syncrepl_on_entry(const struct ldapconn_entry *e, void *arg)
 	}
 	syncrepl_cookie(src, &st.cookie);
 	syncrepl_proto_state_free(&st);
+	syncrepl_leave(src);
 }
 
 /* The refresh phase is over (RFC 4533 §3.4): from now on the search
@@ -82,11 +108,12 @@ syncrepl_refresh_done(struct source *src, bool present_phase)
 	 * did not send is gone whichever phase it ended with; and after a
 	 * present phase (§3.4), even one followed by a delete phase, every
 	 * entry it did not report is gone too. */
-	src->sink.refresh_end(src->sink.arg,
-	    present_phase || src->present_phase || src->full);
 	log_obj_info("mirror", "refresh done entries=%lu phase=%s",
 	    src->entries, present_phase ? "present" : "delete");
-	src->sink.persist(src->sink.arg);
+	src->sink.refresh_end(src->sink.arg,
+	    present_phase || src->present_phase || src->full);
+	if (!src->stopped)
+		src->sink.persist(src->sink.arg);
 }
 
 static void
@@ -109,7 +136,7 @@ syncrepl_on_info(struct source *src, const struct syncrepl_proto_info_value *inf
 		break;
 	case SYNCREPL_PROTO_INFO_SYNC_ID_SET:
 		/* §3.3.2: many ids at once, present or deleted. */
-		for (size_t i = 0; i < info->uuid_count; i++) {
+		for (size_t i = 0; i < info->uuid_count && !src->stopped; i++) {
 			char id[SYNCREPL_PROTO_UUID_STRLEN];
 
 			syncrepl_proto_uuid_format(info->uuids[i], id);
@@ -146,8 +173,10 @@ syncrepl_on_intermediate(const char *oid, const void *value, size_t len,
 		src->sink.ended(src->sink.arg, err.msg);
 		return;
 	}
+	syncrepl_enter(src);
 	syncrepl_on_info(src, &info);
 	syncrepl_proto_info_free(&info);
+	syncrepl_leave(src);
 }
 
 static void
@@ -224,10 +253,19 @@ syncrepl_start(struct ldapconn *lc, const struct source_params *p,
 static void
 syncrepl_stop(struct source *src)
 {
-	if (src == NULL)
+	if (src == NULL || src->stopped)
 		return;
+	src->stopped = true;
 	if (src->op != 0)
 		ldapconn_abandon(src->lc, src->op);
+	src->op = 0;
+	if (src->busy == 0)
+		syncrepl_free(src);
+}
+
+static void
+syncrepl_free(struct source *src)
+{
 	free(src);
 }
 

@@ -36,6 +36,8 @@ status_doc_connection(struct xmlout *x, const struct connstatus *c)
 	xmlout_attrf(x, "retries", "%u", c->retries);
 	if (c->failbacks > 0)
 		xmlout_attrf(x, "failbacks", "%u", c->failbacks);
+	if (c->bind[0] != '\0')
+		xmlout_attr(x, "bind", c->bind);
 	if (c->last_error[0] != '\0') {
 		xmlout_start(x, "last-error");
 		xmlout_attr_time(x, "at", c->last_error_at);

@@ -457,9 +457,9 @@ store_queue_rows(struct store_op *op, const struct store_batch *b,
 		store_send(op, STORE_STEP_MEMBER_CHANGES, sql_member_changes, 4,
 		    v);
 	}
-	if (b->deleted_count > 0 && !refresh &&
+	if (p->deleted_gone != NULL && !refresh &&
 	    op->s->deletes_remove_memberships) {
-		v[0] = p->deleted;
+		v[0] = p->deleted_gone;
 		store_send(op, STORE_STEP_DELETE_LINKS, sql_delete_links, 1,
 		    v);
 	}

@@ -100,6 +100,11 @@ struct store_batch {
 	size_t group_count, group_cap;
 	char **deleted_ids;    /* users or groups, by id */
 	size_t deleted_count, deleted_cap;
+	/* Per deleted id: the entry left the mirrored base or filter but
+	 * still exists, so the links that name it stay even for sources
+	 * whose deletions remove them (store_set_deletes_remove_memberships). */
+	bool *deleted_left;
+	size_t deleted_left_cap;
 	char **present_ids;    /* unchanged but present (refresh only) */
 	size_t present_count, present_cap;
 	struct store_member_change *member_changes;
@@ -190,6 +195,7 @@ int store_counts(struct store *s, store_counts_cb cb, void *arg) DS_MUSTCHECK;
 struct store_user *store_batch_add_user(struct store_batch *b);
 struct store_group *store_batch_add_group(struct store_batch *b);
 void store_batch_add_deleted(struct store_batch *b, const char *id);
+void store_batch_add_left(struct store_batch *b, const char *id);
 void store_batch_add_present(struct store_batch *b, const char *id);
 /* Copies; dn_norm is the normalised dn. */
 void store_batch_add_member_change(struct store_batch *b,

@@ -216,9 +216,17 @@ store_params_build(struct store_params *p, const struct store_batch *b)
 		store_params_members(p, b);
 	if (b->member_change_count > 0)
 		store_params_changes(p, b);
-	if (b->deleted_count > 0)
+	if (b->deleted_count > 0) {
+		struct store_buf gone = { 0 };
+
 		p->deleted = store_param(p, store_array(b->deleted_ids,
 		    b->deleted_count, sizeof(char *), 0));
+		for (size_t i = 0; i < b->deleted_count; i++)
+			if (!b->deleted_left[i])
+				store_arr_add(&gone, b->deleted_ids[i]);
+		if (gone.len > 0)
+			p->deleted_gone = store_param(p, store_arr_end(&gone));
+	}
 	if (b->present_count > 0)
 		p->present = store_param(p, store_array(b->present_ids,
 		    b->present_count, sizeof(char *), 0));
@@ -239,6 +247,7 @@ store_params_free(struct store_params *p)
 		free(p->changes[i]);
 	free(p->member_groups);
 	free(p->deleted);
+	free(p->deleted_gone);
 	free(p->present);
 	free(p->cookie);
 }
@@ -285,10 +294,25 @@ store_push_id(char ***ids, size_t *count, size_t *cap, const char *id)
 	(*ids)[(*count)++] = ds_strdup(id);
 }
 
+static void
+store_push_deleted(struct store_batch *b, const char *id, bool left)
+{
+	b->deleted_left = store_grow(b->deleted_left, b->deleted_count,
+	    &b->deleted_left_cap, sizeof(bool));
+	b->deleted_left[b->deleted_count] = left;
+	store_push_id(&b->deleted_ids, &b->deleted_count, &b->deleted_cap, id);
+}
+
 void
 store_batch_add_deleted(struct store_batch *b, const char *id)
 {
-	store_push_id(&b->deleted_ids, &b->deleted_count, &b->deleted_cap, id);
+	store_push_deleted(b, id, false);
+}
+
+void
+store_batch_add_left(struct store_batch *b, const char *id)
+{
+	store_push_deleted(b, id, true);
 }
 
 void
@@ -389,6 +413,7 @@ store_batch_free(struct store_batch *b)
 	free(b->users);
 	free(b->groups);
 	free(b->deleted_ids);
+	free(b->deleted_left);
 	free(b->present_ids);
 	free(b->member_changes);
 	memset(b, 0, sizeof(*b));

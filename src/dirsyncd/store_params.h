@@ -25,6 +25,7 @@ struct store_params {
 	char *members[3];              /* group id, dn, dn_norm per member */
 	char *changes[4];              /* group id, dn, dn_norm, add */
 	char *deleted, *present, *cookie;
+	char *deleted_gone;            /* deleted, not just out of view */
 	bool oom;                      /* something could not be built */
 };
 

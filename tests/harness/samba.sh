@@ -56,6 +56,8 @@
 #   harness_samba_add_account NAME PASSWORD_FILE RIGHTS   -> prints the DN
 #   harness_samba_load FILE.ldif  bulk add (see the function)
 #   samba_tool ARGS               samba-tool on this DC's smb.conf
+#   harness_samba_export_keytab PRINCIPAL FILE   the principal's keys
+#                                 (from its password) into keytab FILE, 0600
 #   -> SAMBA_HOST SAMBA_LDAP_URI SAMBA_LDAPS_URI SAMBA_BASE SAMBA_REALM
 #      SAMBA_DOMAIN SAMBA_ADMIN_DN SAMBA_ADMIN_PW_FILE (0600) SAMBA_CA
 #      SAMBA_PID SAMBA_DIR SAMBA_CONF SAMBA_LOG; also HARNESS_SAMBA_START_MS
@@ -67,6 +69,17 @@
 # Samba answers in ranges like AD), so tests of paging and ranges must
 # ask for them rather than count on the server to force them.  DirSync
 # wants the base of its search to be a naming context (SAMBA_BASE).
+#
+# Kerberos (opt-in): HARNESS_SAMBA_KDC=1 before harness_prepare_samba or
+# harness_start_samba adds the kdc service (port 88 on the DC's own
+# address, TCP and UDP), writes a krb5.conf for the realm DIRSYNC.TEST
+# pointing at that address (SAMBA_KRB5_CONFIG; tests export KRB5_CONFIG
+# to it, the system's /etc/krb5.conf is never read or touched) and adds
+# the service principal ldap/127.0.0.N to DC1$, so a client can use
+# GSSAPI against ldap://127.0.0.N with the IP as written (libldap's
+# LDAP_OPT_X_SASL_NOCANON; rdns and hostname canonicalisation are off in
+# that krb5.conf): no DNS name has to resolve.  Default off: the other
+# tests run the ldap service alone, as before.
 #
 # Knobs: HARNESS_SAMBA_DEBUG (log level, default 1; the log is
 # $SAMBA_LOG), HARNESS_SAMBA_MODEL (process model, default single: one
@@ -213,7 +226,7 @@ _samba_alloc_host() {
 	fi
 	for ((n = 2; n < 255; n++)); do
 		ip=127.0.0.$n
-		grep -qE "^$ip:(389|636|3268|3269)$" <<<"$busy" && continue
+		grep -qE "^$ip:(88|389|636|3268|3269)$" <<<"$busy" && continue
 		lock=$HARNESS_PORT_LOCKDIR/samba-$ip
 		if ! mkdir "$lock" 2>/dev/null; then
 			owner=$(cat "$lock/pid" 2>/dev/null)
@@ -270,7 +283,8 @@ _samba_make_cert() {
 
 # The smb.conf of one DC: the template's domain, every path in $d.
 _samba_write_conf() {
-	local d=$1 host=$2
+	local d=$1 host=$2 services=ldap
+	((${HARNESS_SAMBA_KDC:-0})) && services='ldap kdc'
 	cat >"$d/etc/smb.conf" <<-EOF
 	# Written by tests/harness/samba.sh for a throwaway test DC.
 	[global]
@@ -278,7 +292,7 @@ _samba_write_conf() {
 	workgroup = $_SAMBA_DOMAIN
 	realm = $_SAMBA_REALM
 	server role = active directory domain controller
-	server services = ldap
+	server services = $services
 	interfaces = $host/8
 	bind interfaces only = yes
 	private dir = $d/private
@@ -331,6 +345,35 @@ harness_prepare_samba() {
 	export SAMBA_ADMIN_DN=CN=Administrator,CN=Users,$SAMBA_BASE
 	export SAMBA_ADMIN_PW_FILE=$d/admin.pw
 	export SAMBA_CA=$d/tls/ca.crt
+	if ((${HARNESS_SAMBA_KDC:-0})); then
+		_samba_setup_kdc "$d" "$SAMBA_HOST"
+	fi
+}
+
+# _samba_setup_kdc DIR HOST - the client krb5.conf of this DC and the SPN
+# ldap/HOST on DC1$ (offline, before samba starts: this copy only).
+_samba_setup_kdc() {
+	local d=$1 host=$2 out
+	export SAMBA_KRB5_CONFIG=$d/etc/krb5.conf
+	cat >"$SAMBA_KRB5_CONFIG" <<-EOF
+	# Written by tests/harness/samba.sh: the test DC's realm only.
+	[libdefaults]
+	default_realm = $_SAMBA_REALM
+	dns_lookup_realm = false
+	dns_lookup_kdc = false
+	rdns = false
+	dns_canonicalize_hostname = false
+	[realms]
+	$_SAMBA_REALM = {
+		kdc = $host
+	}
+	[domain_realm]
+	$host = $_SAMBA_REALM
+	.${_SAMBA_REALM,,} = $_SAMBA_REALM
+	EOF
+	out=$(samba-tool spn add "ldap/$host" 'DC1$' -s "$SAMBA_CONF" \
+	    -H "tdb://$d/private/sam.ldb" 2>&1) ||
+	    { printf '%s\n' "$out" >&2; harness_die "samba: spn add ldap/$host failed"; }
 }
 
 # harness_start_samba - a DC in $HARNESS_DIR/samba, started and answering
@@ -455,6 +498,19 @@ samba_ldapmodify() {
 # (allowed while samba runs: ldb locks the files).
 samba_tool() {
 	samba-tool "$@" -s "$SAMBA_CONF"
+}
+
+# harness_samba_export_keytab PRINCIPAL FILE - PRINCIPAL's keys (e.g.
+# svc-gss@DIRSYNC.TEST, an account of harness_samba_add_account) into the
+# keytab FILE (replaced), mode 0600.  Works with the DC running.
+harness_samba_export_keytab() {
+	local principal=$1 file=$2 out
+	[[ -n $SAMBA_DIR ]] || harness_die "harness_samba_export_keytab: call harness_prepare_samba first"
+	rm -f "$file"
+	out=$( (umask 077 && samba_tool domain exportkeytab "$file" \
+	    --principal="$principal") 2>&1) ||
+	    { printf '%s\n' "$out" >&2; harness_die "samba: exportkeytab $principal failed"; }
+	chmod 0600 "$file"
 }
 
 # ---------------------------------------------------------------------------

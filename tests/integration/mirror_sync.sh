@@ -420,6 +420,21 @@ t_check "restart: the mirror equals the directory" compare --flat
 cookie_after=$(q "SELECT encode(cookie, 'hex') FROM dir_sync_state WHERE source = 'default'")
 t_check "restart: a new cookie is stored" test "$cookie_after" != "$cookie_before"
 
+# mode auto against a server with syncprov: syncrepl, saying why, and
+# the same method, so the stored cookie is still good.
+harness_stop_dirsyncd
+harness_write_mirror_config '[mirror]' "user_filter = $USER_FILTER" 'mode = auto'
+mark=$(harness_log_mark)
+harness_start_dirsyncd
+t_check "auto: back in persist" harness_sync_wait_phase persist 60
+t_eq "auto: syncrepl chosen" syncrepl "$(sync_attr mode)"
+t_match "auto: the status says why" 'syncrepl|4203\.1\.9\.1\.1|RFC 4533' \
+    "$(sync_attr mode-reason)"
+t_grep "auto: the log says which and why" 'source=syncrepl chosen' \
+    "$(harness_log_since "$mark")"
+t_grep "auto: resumed with the saved cookie" '[Rr]esum.*cookie' \
+    "$(harness_log_since "$mark")"
+
 harness_stop_dirsyncd
 t_eq "final SIGTERM: exit status 0" 0 "$HARNESS_STOP_RC"
 t_done

@@ -572,7 +572,7 @@ static const struct error_case error_cases[] = {
 	{ "bad enum", REQ "[log]\nlevel = verbose\n",
 	  { "t.conf:6: log.level: 'verbose' is not one of: error, warning, info, debug" } },
 	{ "enum is case-sensitive", REQ "[ldap]\nsasl_mech = external\n",
-	  { "t.conf:6: ldap.sasl_mech: 'external' is not one of: none, EXTERNAL" } },
+	  { "t.conf:6: ldap.sasl_mech: 'external' is not one of: none, EXTERNAL, GSSAPI" } },
 	{ "relative path", REQ "[status]\nsocket = run/dirsync.sock\n",
 	  { "t.conf:6: status.socket: 'run/dirsync.sock' is not an absolute path" } },
 	{ "relative secret path", REQ "[postgresql]\npassword_file = pw.txt\n",
@@ -855,6 +855,51 @@ test_secret_relations(void **state)
 	{
 		const char *wantv[] = { "t.conf:3: ldap.sasl_mech EXTERNAL takes no password; remove ldap.bind_password_file", NULL };
 		expect_errors("EXTERNAL with password", text, wantv);
+	}
+
+	/* GSSAPI: the keytab is checked like a password file, at its line;
+	 * no password; a keytab needs GSSAPI. */
+	snprintf(text, sizeof(text), "[ldap]\nuri = ldap://a\n"
+	    "sasl_mech = GSSAPI\nkeytab = %s\n[postgresql]\nconninfo = x\n",
+	    bad);
+	snprintf(want[0], sizeof(want[0]),
+	    "t.conf:4: ldap.keytab: %s is readable by others*", bad);
+	{
+		const char *wantv[] = { want[0], NULL };
+		expect_errors("GSSAPI, keytab readable by others", text, wantv);
+	}
+	snprintf(text, sizeof(text), "[ldap]\nuri = ldap://a\n"
+	    "sasl_mech = GSSAPI\n[postgresql]\nconninfo = x\n");
+	{
+		const char *wantv[] = { "t.conf:3: ldap.sasl_mech GSSAPI needs ldap.keytab", NULL };
+		expect_errors("GSSAPI without keytab", text, wantv);
+	}
+	snprintf(text, sizeof(text), "[ldap]\nuri = ldap://a\n"
+	    "sasl_mech = GSSAPI\nkeytab = %s\nbind_dn = cn=x\n"
+	    "bind_password_file = %s\n[postgresql]\nconninfo = x\n", good,
+	    good);
+	{
+		const char *wantv[] = { "t.conf:6: ldap.sasl_mech GSSAPI takes no password; remove ldap.bind_password_file", NULL };
+		expect_errors("GSSAPI with password", text, wantv);
+	}
+	snprintf(text, sizeof(text), "[ldap]\nuri = ldap://a\nkeytab = %s\n"
+	    "[postgresql]\nconninfo = x\n", good);
+	{
+		const char *wantv[] = { "t.conf:3: ldap.keytab is set but ldap.sasl_mech is not GSSAPI", NULL };
+		expect_errors("keytab without GSSAPI", text, wantv);
+	}
+	snprintf(text, sizeof(text), "[ldap]\nuri = ldap://a\n"
+	    "sasl_mech = GSSAPI\nkeytab = %s\n[postgresql]\nconninfo = x\n",
+	    good);
+	{
+		struct config_diag diag = { 0 };
+		struct config *cfg = config_parse("t.conf", text, &diag);
+
+		assert_non_null(cfg);
+		assert_int_equal(cfg->ldap_sasl_mech, CONFIG_SASL_GSSAPI);
+		assert_string_equal(cfg->ldap_keytab, good);
+		config_free(cfg);
+		config_diag_free(&diag);
 	}
 	unlink(good);
 	unlink(bad);
