@@ -1191,9 +1191,12 @@ test_bulk_load(void)
 	struct store *prev = bulk_store();
 	struct store_batch b = { 0 };
 	struct store_write_report r;
+	struct store_user *u;
 
 	b.refresh = STORE_REFRESH_BEGIN;
-	add_user(&b, "b-alice", "alice", NULL)->full_name = xdup("Alice Old");
+	u = add_user(&b, "b-alice", "alice", NULL);
+	free(u->full_name);
+	u->full_name = xdup("Alice Old");
 	add_user(&b, "b-bob", "bob", "carol");          /* manager comes later */
 	add_group(&b, "b-sub", "sub", sub_old);
 	store_batch_add_present(&b, "b-unknown");       /* means nothing here */

@@ -14,8 +14,14 @@
 #include <cmocka.h>
 
 #include "connstatus.h"
+#include "status_proto.h"
 #include "xmlin.h"
 #include "xmlout.h"
+
+/* The protocol version as the documents write it. */
+#define PROTO_STR_(x) #x
+#define PROTO_STR(x) PROTO_STR_(x)
+#define PROTO_TEXT PROTO_STR(STATUS_PROTO_VERSION)
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -168,7 +174,7 @@ test_status_document(void **state)
 	d = parse(doc);
 	root = xmlin_root(d);
 	assert_string_equal(xmlin_name(root), "dirsync");
-	assert_attr(d, root, "protocol", "3");
+	assert_attr(d, root, "protocol", PROTO_TEXT);
 
 	n = xmlin_first_child(root);
 	assert_string_equal(xmlin_name(n), "daemon");
@@ -295,7 +301,7 @@ test_health_documents(void **state)
 		doc = render(DOC_HEALTH, &f->snap, NULL, NULL);
 		assert_valid(doc);
 		d = parse(doc);
-		assert_attr(d, xmlin_root(d), "protocol", "3");
+		assert_attr(d, xmlin_root(d), "protocol", PROTO_TEXT);
 		health = xmlin_first_child(xmlin_root(d));
 		assert_string_equal(xmlin_name(health), "health");
 		assert_null(xmlin_next(health));
