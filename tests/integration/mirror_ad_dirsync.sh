@@ -446,4 +446,18 @@ t_grep "the log says why: the LDAP error and the right to grant" \
     'DirSync refused by the server: LDAP error 50 .*Replicating Directory Changes' \
     "$(harness_log_since "$mark")"
 
+# ---- mode=auto with the DirSync account ------------------------------------------
+
+harness_stop_dirsyncd
+ad_config "$SVC_DN" "$HARNESS_DIR/svc.pw" auto 1h
+mark=$(wc -l <"$DIRSYNCD_LOG")
+harness_start_dirsyncd
+t_check "mode auto with the DirSync account settles in persist" \
+    harness_sync_wait_phase persist 120
+t_eq "... on dirsync (Samba offers no syncrepl)" dirsync \
+    "$(harness_sync_attr mode 2>/dev/null || true)"
+t_grep "... and the log says why" 'source=dirsync chosen' \
+    "$(harness_log_since "$mark")"
+t_check "... the mirror equals the directory" compare
+
 t_done
