@@ -605,18 +605,25 @@ store_has_member_changes(const struct store_batch *b)
 	return false;
 }
 
-/* Whether b is part of a bulk load, starting one if it may. */
+/* Whether b belongs to a bulk load: one being staged, or one b would
+ * start. */
+static bool
+store_may_bulk(const struct store *s, const struct store_batch *b)
+{
+	return s->bulk || (b->refresh == STORE_REFRESH_BEGIN &&
+	    s->bulk_eligible && !s->bulk_disabled);
+}
+
+/* store_may_bulk(), saying so when b starts the load. */
 static bool
 store_is_bulk(struct store *s, const struct store_batch *b)
 {
-	if (s->bulk)
-		return true;
-	if (b->refresh != STORE_REFRESH_BEGIN || !s->bulk_eligible ||
-	    s->bulk_disabled)
+	if (!store_may_bulk(s, b))
 		return false;
-	log_obj_info(STORE_OBJ, "initial sync into an empty mirror: staging "
-	    "it and loading it in one transaction at the end source=%s",
-	    s->source);
+	if (!s->bulk)
+		log_obj_info(STORE_OBJ, "initial sync into an empty mirror: "
+		    "staging it and loading it in one transaction at the end "
+		    "source=%s", s->source);
 	return true;
 }
 
@@ -638,10 +645,10 @@ store_write(struct store *s, const struct store_batch *b, store_write_cb cb,
 		s->bulk = s->bulk_eligible = false;
 		return -1;
 	}
-	if ((s->bulk || (b->refresh == STORE_REFRESH_BEGIN &&
-	    s->bulk_eligible)) && store_has_member_changes(b)) {
-		/* Refused once: the mirror starts the refresh again, and it
-		 * goes batch by batch. */
+	if (store_may_bulk(s, b) && store_has_member_changes(b)) {
+		/* Refused once: the mirror starts the refresh again, and
+		 * bulk_disabled sends it batch by batch, also after the
+		 * mirror reloads the state (which makes it eligible again). */
 		log_obj_warning(STORE_OBJ, "member lists by difference in an "
 		    "initial sync: loading it batch by batch instead source=%s",
 		    s->source);
