@@ -1,12 +1,10 @@
 /* ad_proto.c - DirSync control values and incremental-value attribute
  * descriptions (ad_proto.h).
  *
- * Decoding walks a private copy of the input with liblber's bounds-checked
- * ber_skip_tag()/ber_skip_element() only and interprets contents here with
- * explicit length checks.  It must never index the input by a length it
- * has not compared with what is left, nor leave anything allocated behind
- * a -1. */
+ * Decoding goes through ber_reader.h, the bounded walker it shares with
+ * syncrepl_proto.c, and never leaves anything allocated behind a -1. */
 #include "ad_proto.h"
+#include "ber_reader.h"
 
 #include <ctype.h>
 #include <lber.h>
@@ -14,7 +12,6 @@
 #include <string.h>
 #include <strings.h>
 
-#define TAG_INTEGER ((ber_tag_t)0x02)
 #define TAG_OCTETS ((ber_tag_t)0x04)
 #define TAG_SEQUENCE ((ber_tag_t)0x30)
 
@@ -96,144 +93,40 @@ ad_proto_dirsync_response_encode(bool more, const void *cookie,
 
 /* ---- decoding ------------------------------------------------------------ */
 
-/* One decode: a copy of the input (liblber may write into what it reads)
- * and where we are in it, counted as octets left. */
-struct reader {
-	BerElement *ber;
-	size_t len;
-	const char *value;
-	struct ds_error *err;
-};
-
-static ber_len_t
-reader_left(const struct reader *r)
-{
-	ber_len_t left = 0;
-
-	(void)ber_get_option(r->ber, LBER_OPT_BER_REMAINING_BYTES, &left);
-	return left;
-}
-
-static int
-reader_fail(const struct reader *r, const char *what, const char *problem)
-{
-	return ds_error_set(r->err, "%s %s at offset %zu: %s", r->value, what,
-	    r->len - (size_t)reader_left(r), problem);
-}
-
-static int
-reader_open(struct reader *r, const void *data, size_t len, const char *value,
-    struct ds_error *err)
-{
-	struct berval bv;
-
-	r->ber = NULL;
-	r->len = len;
-	r->value = value;
-	r->err = err;
-	if (data == NULL || len == 0)
-		return ds_error_set(err, "%s: empty value", value);
-	bv.bv_len = len;
-	bv.bv_val = (char *)data; /* ber_init() only copies from it */
-	if ((r->ber = ber_init(&bv)) == NULL)
-		return ds_error_set(err, "%s: out of memory (%zu octets)", value, len);
-	return 0;
-}
-
-/* The outer SEQUENCE, which must span exactly the rest of the input. */
-static int
-reader_sequence(struct reader *r)
-{
-	ber_len_t len;
-
-	if (ber_skip_tag(r->ber, &len) != TAG_SEQUENCE)
-		return reader_fail(r, "SEQUENCE",
-		    "missing, truncated, or with a bad length");
-	if (len != reader_left(r))
-		return reader_fail(r, "SEQUENCE",
-		    "its length does not match the value's");
-	return 0;
-}
-
-/* The next element, which must carry tag and fit in what is left. */
-static int
-reader_element(struct reader *r, ber_tag_t tag, struct berval *val,
-    const char *what)
-{
-	ber_len_t before = reader_left(r);
-	ber_tag_t got;
-
-	val->bv_val = NULL;
-	val->bv_len = 0;
-	if (before == 0)
-		return reader_fail(r, what, "missing");
-	got = ber_skip_element(r->ber, val);
-	if (got == LBER_DEFAULT)
-		return reader_fail(r, what, "truncated, or a bad or indefinite length");
-	if (got != tag)
-		return reader_fail(r, what, "unexpected tag");
-	return 0;
-}
-
-/* An INTEGER of 1 to 4 octets, as a 32-bit pattern. */
-static int
-reader_int32(struct reader *r, uint32_t *out, const char *what)
-{
-	struct berval val;
-	ber_int_t v = 0;
-
-	if (reader_element(r, TAG_INTEGER, &val, what) < 0)
-		return -1;
-	if (val.bv_len == 0 || val.bv_len > 4 || ber_decode_int(&val, &v) != 0)
-		return reader_fail(r, what, "INTEGER of 0 or more than 4 octets");
-	*out = (uint32_t)v;
-	return 0;
-}
-
-static int
-reader_cookie(struct reader *r, unsigned char **cookie, size_t *cookie_len)
-{
-	struct berval val;
-
-	if (reader_element(r, TAG_OCTETS, &val, "cookie") < 0)
-		return -1;
-	if (val.bv_len > AD_PROTO_COOKIE_MAX)
-		return reader_fail(r, "cookie", "longer than the 1 MiB limit");
-	if ((*cookie = malloc(val.bv_len + 1)) == NULL)
-		return reader_fail(r, "cookie", "out of memory");
-	if (val.bv_len > 0)
-		memcpy(*cookie, val.bv_val, val.bv_len);
-	(*cookie)[val.bv_len] = '\0';
-	*cookie_len = val.bv_len;
-	return 0;
-}
-
 /* SEQUENCE { INTEGER, INTEGER, OCTET STRING } and nothing after it. */
 static int
-reader_triple(struct reader *r, uint32_t *a, uint32_t *b, const char *a_name,
-    const char *b_name, unsigned char **cookie, size_t *cookie_len)
+reader_triple(struct ber_reader *r, uint32_t *a, uint32_t *b,
+    const char *a_name, const char *b_name, unsigned char **cookie,
+    size_t *cookie_len)
 {
-	if (reader_sequence(r) < 0 || reader_int32(r, a, a_name) < 0 ||
-	    reader_int32(r, b, b_name) < 0 || reader_cookie(r, cookie, cookie_len) < 0)
+	ber_len_t end;
+
+	if (ber_reader_enter(r, 0, TAG_SEQUENCE, &end, "SEQUENCE") < 0)
 		return -1;
-	if (reader_left(r) != 0)
-		return reader_fail(r, "SEQUENCE", "unexpected octets after the cookie");
-	return 0;
+	if (end != 0)
+		return ber_reader_fail(r, 0, "SEQUENCE",
+		    "its length does not match the value's");
+	if (ber_reader_int32(r, end, a, a_name) < 0 ||
+	    ber_reader_int32(r, end, b, b_name) < 0 ||
+	    ber_reader_copy(r, end, TAG_OCTETS, AD_PROTO_COOKIE_MAX, cookie,
+	    cookie_len, "cookie") < 0)
+		return -1;
+	return ber_reader_leave(r, end, "SEQUENCE after the cookie");
 }
 
 int
 ad_proto_dirsync_request_decode(const void *data, size_t len,
     struct ad_proto_dirsync_request *out, struct ds_error *err)
 {
-	struct reader r;
+	struct ber_reader r;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	if (reader_open(&r, data, len, "DirSync request", err) < 0)
+	if (ber_reader_open(&r, data, len, "DirSync request", err) < 0)
 		return -1;
 	rc = reader_triple(&r, &out->flags, &out->max_bytes, "Flags", "MaxBytes",
 	    &out->cookie, &out->cookie_len);
-	ber_free(r.ber, 1);
+	ber_reader_close(&r);
 	if (rc < 0)
 		ad_proto_dirsync_request_free(out);
 	return rc;
@@ -252,16 +145,16 @@ int
 ad_proto_dirsync_response_decode(const void *data, size_t len,
     struct ad_proto_dirsync_response *out, struct ds_error *err)
 {
-	struct reader r;
+	struct ber_reader r;
 	uint32_t more = 0, unused = 0;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	if (reader_open(&r, data, len, "DirSync response", err) < 0)
+	if (ber_reader_open(&r, data, len, "DirSync response", err) < 0)
 		return -1;
 	rc = reader_triple(&r, &more, &unused, "MoreResults", "unused",
 	    &out->cookie, &out->cookie_len);
-	ber_free(r.ber, 1);
+	ber_reader_close(&r);
 	if (rc < 0) {
 		ad_proto_dirsync_response_free(out);
 		return -1;

@@ -1,12 +1,12 @@
 /* syncrepl_proto.c - RFC 4533 control and message values (syncrepl_proto.h).
  *
- * Decoding reads a private copy of the input through liblber's
- * bounds-checked element walker only (ber_skip_tag, ber_skip_element,
- * ber_peek_tag); values are interpreted here with explicit length checks.
- * It must never index the input by a length it has not compared with what
- * is left, never allocate more than the input could fill, and never leave
- * anything allocated behind a -1. */
+ * Decoding goes through ber_reader.h (a private copy of the input, walked
+ * with liblber's bounds-checked element functions only); values are
+ * interpreted here with explicit length checks.  It must never allocate
+ * more than the input could fill, nor leave anything allocated behind a
+ * -1. */
 #include "syncrepl_proto.h"
+#include "ber_reader.h"
 
 #include <lber.h>
 #include <stdarg.h>
@@ -31,259 +31,35 @@
 /* Smallest encoding of one syncUUID: tag, short length, 16 octets. */
 #define UUID_ELEMENT_MIN (2 + SYNCREPL_PROTO_UUID_LEN)
 
-/* One decode in progress.  Positions are counted as octets left in the
- * copy (all the public lber API exposes); an "end" is the count left when
- * a constructed element's contents end, 0 for the whole value. */
-struct reader {
-	BerElement *ber;
-	size_t len;        /* input length, to turn counts into offsets */
-	const char *value; /* "syncStateValue", ... for messages */
-	struct ds_error *err;
-};
-
-static ber_len_t
-reader_left(const struct reader *r)
-{
-	ber_len_t left = 0;
-
-	(void)ber_get_option(r->ber, LBER_OPT_BER_REMAINING_BYTES, &left);
-	return left;
-}
-
-static size_t
-reader_offset(const struct reader *r)
-{
-	return r->len - (size_t)reader_left(r);
-}
-
-/* Fill err with "<value> <what> at offset <at>: <message>"; returns -1. */
-static int reader_fail(const struct reader *r, size_t at, const char *what,
-    const char *fmt, ...) DS_PRINTF(4, 5);
-
-static int
-reader_fail(const struct reader *r, size_t at, const char *what,
-    const char *fmt, ...)
-{
-	char msg[256];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	(void)ds_error_set(r->err, "%s %s at offset %zu: %s", r->value, what,
-	    at, msg);
-	return -1;
-}
-
-/* liblber may NUL-terminate strings inside the buffer it reads, so it
- * gets a copy: the caller's buffer is const and may end right after the
- * last octet. */
-static int
-reader_open(struct reader *r, const void *data, size_t len, const char *value,
-    struct ds_error *err)
-{
-	struct berval bv;
-
-	r->ber = NULL;
-	r->len = len;
-	r->value = value;
-	r->err = err;
-	if (data == NULL || len == 0) {
-		(void)ds_error_set(err, "%s: empty value", value);
-		return -1;
-	}
-	bv.bv_len = len;
-	bv.bv_val = (char *)data; /* ber_init() only copies from it */
-	r->ber = ber_init(&bv);
-	if (r->ber == NULL) {
-		(void)ds_error_set(err, "%s: out of memory (%zu octets)", value,
-		    len);
-		return -1;
-	}
-	return 0;
-}
-
-static void
-reader_close(struct reader *r)
-{
-	if (r->ber != NULL)
-		ber_free(r->ber, 1);
-	r->ber = NULL;
-}
-
-/* Is there another element before end, and does it carry tag? */
-static bool
-reader_next_is(const struct reader *r, ber_len_t end, ber_tag_t tag)
-{
-	ber_len_t len;
-
-	return reader_left(r) > end && ber_peek_tag(r->ber, &len) == tag;
-}
-
-/* Step over the next element, which must carry tag and lie wholly before
- * end; *val points at its contents inside the copy. */
-static int
-reader_element(struct reader *r, ber_len_t end, ber_tag_t tag,
-    struct berval *val, const char *what)
-{
-	size_t at = reader_offset(r);
-	ber_tag_t got;
-
-	val->bv_len = 0;
-	val->bv_val = NULL;
-	if (reader_left(r) <= end)
-		return reader_fail(r, at, what, "missing");
-	got = ber_skip_element(r->ber, val);
-	if (got == LBER_DEFAULT)
-		return reader_fail(r, at, what,
-		    "truncated, or a bad or indefinite length");
-	if (got != tag)
-		return reader_fail(r, at, what, "tag 0x%02lx, want 0x%02lx",
-		    (unsigned long)got, (unsigned long)tag);
-	if (reader_left(r) < end)
-		return reader_fail(r, at, what,
-		    "%lu octets run past the end of the enclosing element",
-		    (unsigned long)val->bv_len);
-	return 0;
-}
-
-/* Step into the constructed element next, which must carry tag and lie
- * wholly before end; *inner is where its contents end. */
-static int
-reader_enter(struct reader *r, ber_len_t end, ber_tag_t tag, ber_len_t *inner,
-    const char *what)
-{
-	size_t at = reader_offset(r);
-	ber_len_t len, left;
-	ber_tag_t got;
-
-	*inner = end;
-	if (reader_left(r) <= end)
-		return reader_fail(r, at, what, "missing");
-	got = ber_skip_tag(r->ber, &len);
-	if (got == LBER_DEFAULT)
-		return reader_fail(r, at, what,
-		    "truncated, or a bad or indefinite length");
-	if (got != tag)
-		return reader_fail(r, at, what, "tag 0x%02lx, want 0x%02lx",
-		    (unsigned long)got, (unsigned long)tag);
-	/* ber_skip_tag() has checked len against what is left. */
-	left = reader_left(r);
-	if (len > left || left - len < end)
-		return reader_fail(r, at, what,
-		    "%lu octets run past the end of the enclosing element",
-		    (unsigned long)len);
-	*inner = left - len;
-	return 0;
-}
-
-/* The constructed element ending at end must hold nothing more: RFC 4533
- * defines no extension points, so an unknown element is malformed. */
-static int
-reader_leave(struct reader *r, ber_len_t end, const char *what)
-{
-	ber_len_t len;
-	ber_tag_t tag;
-
-	if (reader_left(r) == end)
-		return 0;
-	/* An optional element with a bad length is not recognised by
-	 * reader_next_is() and so ends up here. */
-	tag = ber_peek_tag(r->ber, &len);
-	if (tag == LBER_DEFAULT)
-		return reader_fail(r, reader_offset(r), what,
-		    "element truncated, or with a bad or indefinite length");
-	return reader_fail(r, reader_offset(r), what,
-	    "unexpected element (tag 0x%02lx) where the value should end",
-	    (unsigned long)tag);
-}
-
-/* ENUMERATED, at most 32 bits (ber_int_t). */
-static int
-reader_enum(struct reader *r, ber_len_t end, ber_int_t *out, const char *what)
-{
-	size_t at = reader_offset(r);
-	struct berval val;
-
-	*out = 0;
-	if (reader_element(r, end, TAG_ENUMERATED, &val, what) < 0)
-		return -1;
-	if (val.bv_len == 0 || val.bv_len > sizeof(ber_int_t) ||
-	    ber_decode_int(&val, out) != 0)
-		return reader_fail(r, at, what,
-		    "%lu-octet ENUMERATED, want 1 to %zu",
-		    (unsigned long)val.bv_len, sizeof(ber_int_t));
-	return 0;
-}
-
-/* BOOLEAN: one octet; RFC 4511 5.1 wants 0xFF for TRUE, X.690 8.2.2
- * allows any non-zero octet, and slapd accepts that too. */
-static int
-reader_bool(struct reader *r, ber_len_t end, bool *out, const char *what)
-{
-	size_t at = reader_offset(r);
-	struct berval val;
-
-	if (reader_element(r, end, TAG_BOOLEAN, &val, what) < 0)
-		return -1;
-	if (val.bv_len != 1)
-		return reader_fail(r, at, what, "%lu-octet BOOLEAN, want 1",
-		    (unsigned long)val.bv_len);
-	*out = val.bv_val[0] != 0;
-	return 0;
-}
-
 /* A syncCookie (RFC 4533 2.1.2) under tag, copied out with a NUL. */
 static int
-reader_cookie(struct reader *r, ber_len_t end, ber_tag_t tag,
+reader_cookie(struct ber_reader *r, ber_len_t end, ber_tag_t tag,
     struct syncrepl_proto_cookie *out, const char *what)
 {
-	size_t at = reader_offset(r);
-	struct berval val;
+	unsigned char *val;
 
-	if (reader_element(r, end, tag, &val, what) < 0)
+	if (ber_reader_copy(r, end, tag, SYNCREPL_PROTO_COOKIE_MAX, &val,
+	    &out->len, what) < 0)
 		return -1;
-	if (val.bv_len > SYNCREPL_PROTO_COOKIE_MAX)
-		return reader_fail(r, at, what, "%lu octets, more than %d",
-		    (unsigned long)val.bv_len, SYNCREPL_PROTO_COOKIE_MAX);
-	out->val = malloc(val.bv_len + 1);
-	if (out->val == NULL)
-		return reader_fail(r, at, what, "out of memory (%lu octets)",
-		    (unsigned long)val.bv_len);
-	if (val.bv_len > 0)
-		memcpy(out->val, val.bv_val, val.bv_len);
-	out->val[val.bv_len] = '\0';
-	out->len = val.bv_len;
+	out->val = (char *)val;
 	return 0;
 }
 
 /* A syncUUID (RFC 4533 2.1.1): OCTET STRING (SIZE(16)). */
 static int
-reader_uuid(struct reader *r, ber_len_t end,
+reader_uuid(struct ber_reader *r, ber_len_t end,
     unsigned char out[SYNCREPL_PROTO_UUID_LEN], const char *what)
 {
-	size_t at = reader_offset(r);
+	size_t at = ber_reader_offset(r);
 	struct berval val;
 
-	if (reader_element(r, end, TAG_OCTETS, &val, what) < 0)
+	if (ber_reader_element(r, end, TAG_OCTETS, &val, what) < 0)
 		return -1;
 	if (val.bv_len != SYNCREPL_PROTO_UUID_LEN)
-		return reader_fail(r, at, what, "%lu octets, want %d",
+		return ber_reader_fail(r, at, what, "%lu octets, want %d",
 		    (unsigned long)val.bv_len, SYNCREPL_PROTO_UUID_LEN);
 	memcpy(out, val.bv_val, SYNCREPL_PROTO_UUID_LEN);
 	return 0;
-}
-
-/* The whole input must be exactly one value: octets after it are as
- * malformed as octets missing from it. */
-static int
-reader_finish(struct reader *r)
-{
-	if (reader_left(r) == 0)
-		return 0;
-	(void)ds_error_set(r->err, "%s at offset %zu: %lu octets after its end",
-	    r->value, reader_offset(r), (unsigned long)reader_left(r));
-	return -1;
 }
 
 static void
@@ -359,20 +135,20 @@ syncrepl_proto_state_free(struct syncrepl_proto_state_value *out)
 }
 
 static int
-state_parse(struct reader *r, struct syncrepl_proto_state_value *out)
+state_parse(struct ber_reader *r, struct syncrepl_proto_state_value *out)
 {
 	ber_len_t end;
 	ber_int_t state;
 	size_t at;
 
-	if (reader_enter(r, 0, TAG_SEQUENCE, &end, "SEQUENCE") < 0)
+	if (ber_reader_enter(r, 0, TAG_SEQUENCE, &end, "SEQUENCE") < 0)
 		return -1;
-	at = reader_offset(r);
-	if (reader_enum(r, end, &state, "state") < 0)
+	at = ber_reader_offset(r);
+	if (ber_reader_enum(r, end, &state, "state") < 0)
 		return -1;
 	if (state < SYNCREPL_PROTO_STATE_PRESENT ||
 	    state > SYNCREPL_PROTO_STATE_DELETE)
-		return reader_fail(r, at, "state", "%d is not %s", (int)state,
+		return ber_reader_fail(r, at, "state", "%d is not %s", (int)state,
 		    "present (0), add (1), modify (2) or delete (3)");
 	out->state = (enum syncrepl_proto_state)state;
 	/* slapd's consumer notes (syncrepl.c) that back-sql can send an
@@ -380,26 +156,26 @@ state_parse(struct reader *r, struct syncrepl_proto_state_value *out)
 	 * the mirror's key column. */
 	if (reader_uuid(r, end, out->uuid, "entryUUID") < 0)
 		return -1;
-	if (reader_next_is(r, end, TAG_OCTETS) &&
+	if (ber_reader_next_is(r, end, TAG_OCTETS) &&
 	    reader_cookie(r, end, TAG_OCTETS, &out->cookie, "cookie") < 0)
 		return -1;
-	if (reader_leave(r, end, "SEQUENCE") < 0)
+	if (ber_reader_leave(r, end, "SEQUENCE") < 0)
 		return -1;
-	return reader_finish(r);
+	return ber_reader_finish(r);
 }
 
 int
 syncrepl_proto_state_decode(const void *data, size_t len,
     struct syncrepl_proto_state_value *out, struct ds_error *err)
 {
-	struct reader r;
+	struct ber_reader r;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	if (reader_open(&r, data, len, "syncStateValue", err) < 0)
+	if (ber_reader_open(&r, data, len, "syncStateValue", err) < 0)
 		return -1;
 	rc = state_parse(&r, out);
-	reader_close(&r);
+	ber_reader_close(&r);
 	if (rc < 0)
 		syncrepl_proto_state_free(out);
 	return rc;
@@ -417,36 +193,36 @@ syncrepl_proto_done_free(struct syncrepl_proto_done_value *out)
 }
 
 static int
-done_parse(struct reader *r, struct syncrepl_proto_done_value *out)
+done_parse(struct ber_reader *r, struct syncrepl_proto_done_value *out)
 {
 	ber_len_t end;
 
-	if (reader_enter(r, 0, TAG_SEQUENCE, &end, "SEQUENCE") < 0)
+	if (ber_reader_enter(r, 0, TAG_SEQUENCE, &end, "SEQUENCE") < 0)
 		return -1;
-	if (reader_next_is(r, end, TAG_OCTETS) &&
+	if (ber_reader_next_is(r, end, TAG_OCTETS) &&
 	    reader_cookie(r, end, TAG_OCTETS, &out->cookie, "cookie") < 0)
 		return -1;
 	out->refresh_deletes = false; /* DEFAULT FALSE */
-	if (reader_next_is(r, end, TAG_BOOLEAN) &&
-	    reader_bool(r, end, &out->refresh_deletes, "refreshDeletes") < 0)
+	if (ber_reader_next_is(r, end, TAG_BOOLEAN) &&
+	    ber_reader_bool(r, end, &out->refresh_deletes, "refreshDeletes") < 0)
 		return -1;
-	if (reader_leave(r, end, "SEQUENCE") < 0)
+	if (ber_reader_leave(r, end, "SEQUENCE") < 0)
 		return -1;
-	return reader_finish(r);
+	return ber_reader_finish(r);
 }
 
 int
 syncrepl_proto_done_decode(const void *data, size_t len,
     struct syncrepl_proto_done_value *out, struct ds_error *err)
 {
-	struct reader r;
+	struct ber_reader r;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	if (reader_open(&r, data, len, "syncDoneValue", err) < 0)
+	if (ber_reader_open(&r, data, len, "syncDoneValue", err) < 0)
 		return -1;
 	rc = done_parse(&r, out);
-	reader_close(&r);
+	ber_reader_close(&r);
 	if (rc < 0)
 		syncrepl_proto_done_free(out);
 	return rc;
@@ -467,22 +243,22 @@ syncrepl_proto_info_free(struct syncrepl_proto_info_value *out)
 /* refreshDelete [1] and refreshPresent [2]: SEQUENCE { cookie OPTIONAL,
  * refreshDone BOOLEAN DEFAULT TRUE }. */
 static int
-info_parse_refresh(struct reader *r, ber_tag_t tag,
+info_parse_refresh(struct ber_reader *r, ber_tag_t tag,
     struct syncrepl_proto_info_value *out)
 {
 	const char *name = syncrepl_proto_info_kind_name(out->kind);
 	ber_len_t end;
 
-	if (reader_enter(r, 0, tag, &end, name) < 0)
+	if (ber_reader_enter(r, 0, tag, &end, name) < 0)
 		return -1;
-	if (reader_next_is(r, end, TAG_OCTETS) &&
+	if (ber_reader_next_is(r, end, TAG_OCTETS) &&
 	    reader_cookie(r, end, TAG_OCTETS, &out->cookie, "cookie") < 0)
 		return -1;
 	out->refresh_done = true; /* DEFAULT TRUE */
-	if (reader_next_is(r, end, TAG_BOOLEAN) &&
-	    reader_bool(r, end, &out->refresh_done, "refreshDone") < 0)
+	if (ber_reader_next_is(r, end, TAG_BOOLEAN) &&
+	    ber_reader_bool(r, end, &out->refresh_done, "refreshDone") < 0)
 		return -1;
-	return reader_leave(r, end, "SEQUENCE");
+	return ber_reader_leave(r, end, "SEQUENCE");
 }
 
 /* syncUUIDs SET OF syncUUID, at most max of them.  The array is sized
@@ -490,67 +266,67 @@ info_parse_refresh(struct reader *r, ber_tag_t tag,
  * UUID_ELEMENT_MIN - so it never exceeds the input, whatever the count
  * claims to be. */
 static int
-info_parse_uuids(struct reader *r, ber_len_t end, size_t max,
+info_parse_uuids(struct ber_reader *r, ber_len_t end, size_t max,
     struct syncrepl_proto_info_value *out)
 {
 	unsigned char uuid[SYNCREPL_PROTO_UUID_LEN];
 	ber_len_t set_end;
 	size_t room;
 
-	if (reader_enter(r, end, TAG_SET, &set_end, "syncUUIDs") < 0)
+	if (ber_reader_enter(r, end, TAG_SET, &set_end, "syncUUIDs") < 0)
 		return -1;
-	room = (size_t)(reader_left(r) - set_end) / UUID_ELEMENT_MIN;
+	room = (size_t)(ber_reader_left(r) - set_end) / UUID_ELEMENT_MIN;
 	if (room > max)
 		room = max;
 	if (room > 0) {
 		out->uuids = calloc(room, sizeof(*out->uuids));
 		if (out->uuids == NULL)
-			return reader_fail(r, reader_offset(r), "syncUUIDs",
+			return ber_reader_fail(r, ber_reader_offset(r), "syncUUIDs",
 			    "out of memory (%zu UUIDs)", room);
 	}
-	while (reader_left(r) > set_end) {
-		size_t at = reader_offset(r);
+	while (ber_reader_left(r) > set_end) {
+		size_t at = ber_reader_offset(r);
 
 		if (reader_uuid(r, set_end, uuid, "syncUUID") < 0)
 			return -1;
 		if (out->uuid_count == max)
-			return reader_fail(r, at, "syncUUIDs",
+			return ber_reader_fail(r, at, "syncUUIDs",
 			    "more than %zu UUIDs", max);
 		/* Cannot happen: each UUID read so far took at least
 		 * UUID_ELEMENT_MIN octets inside the SET.  Checked so that
 		 * no slip in that reasoning can become an overflow. */
 		if (out->uuid_count >= room)
-			return reader_fail(r, at, "syncUUIDs",
+			return ber_reader_fail(r, at, "syncUUIDs",
 			    "more UUIDs than its length allows");
 		memcpy(out->uuids[out->uuid_count++], uuid, sizeof(uuid));
 	}
-	return reader_leave(r, set_end, "syncUUIDs");
+	return ber_reader_leave(r, set_end, "syncUUIDs");
 }
 
 /* syncIdSet [3]: SEQUENCE { cookie OPTIONAL, refreshDeletes BOOLEAN
  * DEFAULT FALSE, syncUUIDs SET OF syncUUID }. */
 static int
-info_parse_id_set(struct reader *r, size_t max,
+info_parse_id_set(struct ber_reader *r, size_t max,
     struct syncrepl_proto_info_value *out)
 {
 	ber_len_t end;
 
-	if (reader_enter(r, 0, TAG_SYNC_ID_SET, &end, "syncIdSet") < 0)
+	if (ber_reader_enter(r, 0, TAG_SYNC_ID_SET, &end, "syncIdSet") < 0)
 		return -1;
-	if (reader_next_is(r, end, TAG_OCTETS) &&
+	if (ber_reader_next_is(r, end, TAG_OCTETS) &&
 	    reader_cookie(r, end, TAG_OCTETS, &out->cookie, "cookie") < 0)
 		return -1;
 	out->refresh_deletes = false; /* DEFAULT FALSE */
-	if (reader_next_is(r, end, TAG_BOOLEAN) &&
-	    reader_bool(r, end, &out->refresh_deletes, "refreshDeletes") < 0)
+	if (ber_reader_next_is(r, end, TAG_BOOLEAN) &&
+	    ber_reader_bool(r, end, &out->refresh_deletes, "refreshDeletes") < 0)
 		return -1;
 	if (info_parse_uuids(r, end, max, out) < 0)
 		return -1;
-	return reader_leave(r, end, "SEQUENCE");
+	return ber_reader_leave(r, end, "SEQUENCE");
 }
 
 static int
-info_parse(struct reader *r, size_t max, struct syncrepl_proto_info_value *out)
+info_parse(struct ber_reader *r, size_t max, struct syncrepl_proto_info_value *out)
 {
 	ber_len_t len;
 	ber_tag_t tag = ber_peek_tag(r->ber, &len);
@@ -575,30 +351,30 @@ info_parse(struct reader *r, size_t max, struct syncrepl_proto_info_value *out)
 		rc = info_parse_id_set(r, max, out);
 		break;
 	case LBER_DEFAULT:
-		return reader_fail(r, 0, "CHOICE",
+		return ber_reader_fail(r, 0, "CHOICE",
 		    "truncated, or a bad or indefinite length");
 	default:
-		return reader_fail(r, 0, "CHOICE", "tag 0x%02lx is none of %s",
+		return ber_reader_fail(r, 0, "CHOICE", "tag 0x%02lx is none of %s",
 		    (unsigned long)tag,
 		    "[0] 0x80, [1] 0xa1, [2] 0xa2, [3] 0xa3");
 	}
 	if (rc < 0)
 		return -1;
-	return reader_finish(r);
+	return ber_reader_finish(r);
 }
 
 int
 syncrepl_proto_info_decode(const void *data, size_t len, size_t max_uuids,
     struct syncrepl_proto_info_value *out, struct ds_error *err)
 {
-	struct reader r;
+	struct ber_reader r;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	if (reader_open(&r, data, len, "syncInfoValue", err) < 0)
+	if (ber_reader_open(&r, data, len, "syncInfoValue", err) < 0)
 		return -1;
 	rc = info_parse(&r, max_uuids, out);
-	reader_close(&r);
+	ber_reader_close(&r);
 	if (rc < 0)
 		syncrepl_proto_info_free(out);
 	return rc;
