@@ -53,6 +53,11 @@
 #                                 (-E pr=500/noprompt) unless --no-page
 #   samba_ldapadd [ARGS] / samba_ldapmodify [ARGS]   LDIF on stdin, as
 #                                 Administrator over ldaps; stdout dropped
+#   samba_guid_of DN              the entry's objectGUID as the mirror's id
+#   harness_mirror_compare_ad [ARGS]   the mirror against a paged search as
+#                                 Administrator, entry by entry
+#                                 (mirror-compare --ad; the test's
+#                                 USER_FILTER and GROUP_FILTER)
 #   harness_samba_add_account NAME PASSWORD_FILE RIGHTS   -> prints the DN
 #   harness_samba_load FILE.ldif  bulk add (see the function)
 #   samba_tool ARGS               samba-tool on this DC's smb.conf
@@ -491,6 +496,26 @@ samba_ldapadd() {
 samba_ldapmodify() {
 	_samba_ldap ldapmodify -x -o nettimeout=10 -H "$SAMBA_LDAPS_URI" \
 	    -D "$SAMBA_ADMIN_DN" -y "$SAMBA_ADMIN_PW_FILE" "$@" >/dev/null
+}
+
+# samba_guid_of DN - the entry's objectGUID as canonical UUID text
+# ([MS-DTYP] 2.3.4.2): the id of its row in the mirror.
+samba_guid_of() {
+	samba_ldapsearch --no-page -b "$1" -s base '(objectClass=*)' objectGUID |
+	    sed -n 's/^objectGUID:: //p' | python3 -c '
+import base64, sys, uuid
+print(uuid.UUID(bytes_le=base64.b64decode(sys.stdin.read().strip())))'
+}
+
+# harness_mirror_compare_ad [ARGS] - tests/harness/mirror-compare --ad
+# against this DC as Administrator, with the test's USER_FILTER and
+# GROUP_FILTER; ARGS are mirror-compare's (--flat, --max-diff N, ...).
+harness_mirror_compare_ad() {
+	LDAPTLS_CACERT=$SAMBA_CA LDAPTLS_REQCERT=demand \
+	    "$HARNESS_LIB_DIR/mirror-compare" --ad \
+	    -H "$SAMBA_LDAPS_URI" -b "$SAMBA_BASE" -D "$SAMBA_ADMIN_DN" \
+	    -y "$SAMBA_ADMIN_PW_FILE" --user-filter "$USER_FILTER" \
+	    --group-filter "$GROUP_FILTER" "$@"
 }
 
 # samba_tool ARGS... - samba-tool with this DC's smb.conf; give

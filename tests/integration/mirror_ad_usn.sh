@@ -61,25 +61,13 @@ log_wait() {
 	fi
 }
 ldif() { samba_ldapmodify; }
-# The entry's objectGUID as canonical UUID text ([MS-DTYP] 2.3.4.2).
-guid_of() {
-	samba_ldapsearch --no-page -b "$1" -s base '(objectClass=*)' objectGUID |
-	    sed -n 's/^objectGUID:: //p' | python3 -c '
-import base64, sys, uuid
-print(uuid.UUID(bytes_le=base64.b64decode(sys.stdin.read().strip())))'
-}
+guid_of() { samba_guid_of "$1"; }
 uac_of() {
 	samba_ldapsearch --no-page -b "$1" -s base '(objectClass=*)' \
 	    userAccountControl | sed -n 's/^userAccountControl: //p'
 }
 # The mirror against a paged ldapsearch as Administrator, entry by entry.
-compare() {
-	LDAPTLS_CACERT=$SAMBA_CA LDAPTLS_REQCERT=demand \
-	    "$top_srcdir/tests/harness/mirror-compare" --ad \
-	    -H "$SAMBA_LDAPS_URI" -b "$SAMBA_BASE" -D "$SAMBA_ADMIN_DN" \
-	    -y "$SAMBA_ADMIN_PW_FILE" --user-filter "$USER_FILTER" \
-	    --group-filter "$GROUP_FILTER" --max-diff 12 --flat "$@"
-}
+compare() { harness_mirror_compare_ad --max-diff 12 --flat "$@"; }
 # grant_deleted_objects DN - let DN list and read CN=Deleted Objects
 # (List Contents and Read Property), Microsoft's documented way to let an
 # account that is not an administrator see tombstones; it gives no
