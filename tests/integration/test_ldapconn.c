@@ -24,6 +24,7 @@
 #include "connstatus.h"
 #include "ldapconn.h"
 #include "log.h"
+#include "tap.h"
 
 #define WAIT_MS 15000
 
@@ -31,7 +32,6 @@ static struct {
 	struct event_base *base;
 	const char *uri, *base_dn, *service_dn, *ldapi_socket, *dir;
 	char password[256];
-	int n, passed, failed;
 	/* state callback */
 	enum ldapconn_state states[16];
 	size_t nstates;
@@ -44,32 +44,6 @@ static struct {
 	bool search_done;
 	int search_rc;
 } T;
-
-static bool DS_PRINTF(2, 3)
-check(bool cond, const char *fmt, ...)
-{
-	va_list ap;
-
-	T.n++;
-	printf("%s %d - ", cond ? "ok" : "not ok", T.n);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-	if (cond)
-		T.passed++;
-	else
-		T.failed++;
-	return cond;
-}
-
-static void
-check_str(const char *name, const char *want, const char *got)
-{
-	if (!check(strcmp(want, got) == 0, "%s", name))
-		printf("#   expected: '%s'\n#   actual:   '%s'\n", want, got);
-}
 
 static const char *
 need_env(const char *name)
@@ -354,6 +328,5 @@ main(void)
 	test_failback();
 
 	event_base_free(T.base);
-	printf("%d passed, %d failed\n", T.passed, T.failed);
-	return T.failed == 0 ? 0 : 1;
+	return tap_done();
 }

@@ -19,6 +19,7 @@
 
 #include "escape.h"
 #include "log.h"
+#include "tap.h"
 #include "migrate.h"
 #include "pgconn.h"
 #include "store.h"
@@ -30,37 +31,9 @@ static struct {
 	struct pgconn *pg;
 	struct store *s;
 	char *conninfo, *password;
-	int n, passed, failed;
 } T;
 
-/* ---- reporting ------------------------------------------------------------ */
-
-static bool DS_PRINTF(2, 3)
-check(bool cond, const char *fmt, ...)
-{
-	va_list ap;
-
-	T.n++;
-	printf("%s %d - ", cond ? "ok" : "not ok", T.n);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-	if (cond)
-		T.passed++;
-	else
-		T.failed++;
-	return cond;
-}
-
-static void
-check_str(const char *name, const char *want, const char *got)
-{
-	if (!check(strcmp(want, got ? got : "(null)") == 0, "%s", name))
-		printf("#   want: '%s'\n#   got:  '%s'\n", want,
-		    got ? got : "(null)");
-}
+/* ---- timing -------------------------------------------------------------- */
 
 static double
 now_ms(void)
@@ -1508,6 +1481,5 @@ main(int argc, char **argv)
 	event_base_free(T.base);
 	free(T.conninfo);
 	free(T.password);
-	printf("%d passed, %d failed\n", T.passed, T.failed);
-	return T.failed > 0 ? 1 : 0;
+	return tap_done();
 }
