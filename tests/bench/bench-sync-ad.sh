@@ -29,20 +29,14 @@ GROUP_COUNT=${BENCH_AD_GROUPS:-500}
 MEMBERSHIPS=${BENCH_AD_MEMBERSHIPS:-20000}
 MODIFIES=${BENCH_AD_MODIFIES:-50}
 RUNS=${BENCH_SEARCH_RUNS:-3}
-POLL_MS=${BENCH_POLL_MS:-50}
-STRICT=${BENCH_STRICT:-0}
 
 harness_have_servers || exit 77
 harness_need_dirsyncd
 harness_init
 harness_need_samba
 
-say() { printf '# %s\n' "$*" >&2; }
-now() { harness_now_ms; }
-
-cpu_model=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | head -n 1)
-ram=$(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
-say "machine: $(nproc) CPUs, ${cpu_model:-unknown CPU}, $ram RAM"
+. "$top_srcdir/tests/bench/benchlib.sh"
+bench_machine
 
 # ---- the directory ------------------------------------------------------------
 
@@ -71,15 +65,8 @@ raw_search() {
 	    -y "$HARNESS_DIR/svc.pw" -b "$SAMBA_BASE" \
 	    "(|$USER_FILTER$GROUP_FILTER)" "${ATTRS[@]}" >/dev/null
 }
-search_ms=
 say "(a) paged ldapsearch as the DirSync account, best of $RUNS:"
-for ((i = 1; i <= RUNS; i++)); do
-	t0=$(now)
-	raw_search
-	t=$(($(now) - t0))
-	say "  run $i: $t ms"
-	[[ -n $search_ms && $search_ms -le $t ]] || search_ms=$t
-done
+search_ms=$(best_of "$RUNS" raw_search)
 
 # ---- (b) initial syncs --------------------------------------------------------------
 
@@ -99,27 +86,11 @@ DIRSYNCD_CONF=$HARNESS_DIR/dirsync.conf
 DIRSYNCD_LOG=$HARNESS_DIR/dirsyncd.log
 HARNESS_STATUS_SOCKET=$HARNESS_DIR/status.sock
 
-# initial_sync MODE BINDDN PWFILE: SYNC_MS, from start to persist (the
-# daemon keeps running: DIRSYNCD_PID).  Not in $(...): it sets both.
+# initial_sync MODE BINDDN PWFILE: SYNC_MS and DIRSYNCD_PID, as
+# bench_initial_sync.
 initial_sync() {
-	local phase t0 limit poll_s
 	ad_config "$2" "$3" "$1"
-	rm -f "$HARNESS_STATUS_SOCKET"
-	poll_s=$(awk -v ms="$POLL_MS" 'BEGIN { printf "%.3f", ms / 1000 }')
-	t0=$(now)
-	harness_spawn_dirsyncd "$DIRSYNCD_CONF" "$DIRSYNCD_LOG"
-	DIRSYNCD_PID=$HARNESS_LAST_PID
-	limit=$((t0 + 600000))
-	while :; do
-		phase=$("$DIRSYNCCTL" -s "$HARNESS_STATUS_SOCKET" sync --xml 2>/dev/null |
-		    harness_xpath 'string(/dirsync/sync/@phase)' || true)
-		[[ $phase == persist ]] && break
-		kill -0 "$DIRSYNCD_PID" 2>/dev/null ||
-		    { tail -n 20 "$DIRSYNCD_LOG" >&2; harness_die "dirsyncd died during the initial sync"; }
-		(($(now) < limit)) || harness_die "no persist phase after 600 s (last: '$phase')"
-		sleep "$poll_s"
-	done
-	SYNC_MS=$(($(now) - t0))
+	bench_initial_sync "$DIRSYNCD_CONF" "$DIRSYNCD_LOG"
 }
 
 # The schema first (a warm-up run on the usn account), so neither
@@ -141,13 +112,7 @@ say "(b) dirsync: persist after $sync_ms ms; $mirrored users"
 
 # ---- (d) change delay in DirSync mode ----------------------------------------------
 
-helper=${NOTIFY_LATENCY:-$top_builddir/tests/bench/notify-latency}
-if [[ ! -x $helper ]]; then
-	helper=$HARNESS_DIR/notify-latency
-	${CC:-cc} -O2 -std=c11 -o "$helper" "$top_srcdir/tests/bench/notify-latency.c" \
-	    -I"$(pg_config --includedir)" -lpq -lldap -llber ||
-	    harness_die "cannot build tests/bench/notify-latency.c"
-fi
+helper=$(bench_notify_latency)
 target_dn=$(samba_ldapsearch -b "OU=people,$SAMBA_BASE" '(sAMAccountName=*)' 1.1 |
     _harness_ldif_dns | sed -n 1p)
 say "(d) $MODIFIES modifies of $target_dn at poll_interval = 1s"
@@ -212,16 +177,6 @@ say "(f) ${#nested[@]} nested groups: view $flat_ms ms, in-chain $chain_ms ms, e
 
 # ---- the table -----------------------------------------------------------------------
 
-fails=0
-verdict() {
-	if [[ -z $2 ]] || ! awk "BEGIN { exit !($1) }" </dev/null; then
-		fails=$((fails + 1))
-		echo fail
-	else
-		echo pass
-	fi
-}
-ratio() { awk -v b="$1" -v a="$2" 'BEGIN { printf "%.2f", b / a }'; }
 b_ok=$(verdict "$sync_ms <= 1.5 * $search_ms" "$sync_ms")
 d_ok=$(verdict "${p99:-99999} < 1500 && ${timeouts:-1} == 0" "$p99")
 row() { printf '%-34s | %-12s | %-22s | %-6s | %-9s | %s\n' "$@"; }
@@ -241,7 +196,4 @@ row "(f) nested: flat view, ${#nested[@]} groups" "$flat_ms ms" \
     "in-chain $chain_ms ms" "$(ratio "$flat_ms" "$((chain_ms > 0 ? chain_ms : 1))")" \
     "" "equal $flat_equal/${#nested[@]}"
 echo
-if ((fails > 0)) && [[ $STRICT == 1 ]]; then
-	exit 1
-fi
-exit 0
+bench_exit "$b_ok" "$d_ok"

@@ -44,33 +44,16 @@ RUNS=${BENCH_SEARCH_RUNS:-3}
 POLL_MS=${BENCH_POLL_MS:-50}
 BATCH=${BENCH_BATCH_SIZE:-}
 COMPARE=${BENCH_COMPARE:-1}
-STRICT=${BENCH_STRICT:-0}
 
 harness_have_servers || exit 77
 harness_need_dirsyncd
 harness_init
 
-say() { printf '# %s\n' "$*" >&2; }
-now() { harness_now_ms; }
-# best_of N CMD... - run CMD N times, print the fastest wall time in ms.
-best_of() {
-	local n=$1 i t0 t best=
-	shift
-	for ((i = 0; i < n; i++)); do
-		t0=$(now)
-		"$@"
-		t=$(($(now) - t0))
-		say "  run $((i + 1)): $t ms"
-		[[ -n $best && $best -le $t ]] || best=$t
-	done
-	echo "$best"
-}
+. "$top_srcdir/tests/bench/benchlib.sh"
 
 # ---- the machine --------------------------------------------------------------
 
-cpu_model=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | head -n 1)
-ram=$(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
-say "machine: $(nproc) CPUs, ${cpu_model:-unknown CPU}, $ram RAM"
+bench_machine
 say "sizes: $USERS users, $GROUP_COUNT groups, $MEMBERSHIPS memberships, $LEVELS manager levels"
 
 # ---- the directory ----------------------------------------------------------------
@@ -176,24 +159,9 @@ harness_write_mirror_config "${conf_lines[@]}"
 DIRSYNCD_CONF=$HARNESS_DIR/dirsync.conf
 DIRSYNCD_LOG=$HARNESS_DIR/dirsyncd.log
 HARNESS_STATUS_SOCKET=$HARNESS_DIR/status.sock
-rm -f "$HARNESS_STATUS_SOCKET"
 say "(b) initial sync: polling the phase every $POLL_MS ms"
-t0=$(now)
-harness_spawn_dirsyncd "$DIRSYNCD_CONF" "$DIRSYNCD_LOG"
-DIRSYNCD_PID=$HARNESS_LAST_PID
-poll_s=$(awk -v ms="$POLL_MS" 'BEGIN { printf "%.3f", ms / 1000 }')
-limit=$((t0 + 600000))
-phase=
-while :; do
-	phase=$("$DIRSYNCCTL" -s "$HARNESS_STATUS_SOCKET" sync --xml 2>/dev/null |
-	    harness_xpath 'string(/dirsync/sync/@phase)' || true)
-	[[ $phase == persist ]] && break
-	kill -0 "$DIRSYNCD_PID" 2>/dev/null ||
-	    { tail -n 20 "$DIRSYNCD_LOG" >&2; harness_die "dirsyncd died during the initial sync"; }
-	(($(now) < limit)) || harness_die "no persist phase after 600 s (last: '$phase')"
-	sleep "$poll_s"
-done
-sync_ms=$(($(now) - t0))
+bench_initial_sync "$DIRSYNCD_CONF" "$DIRSYNCD_LOG"
+sync_ms=$SYNC_MS
 rss_sync_kb=$(harness_vmhwm_kb "$DIRSYNCD_PID")
 mirrored=$(pg_sql 'SELECT count(*) FROM dir_user')
 say "(b) persist after $sync_ms ms; $mirrored users in dir_user; VmHWM $rss_sync_kb KiB"
@@ -201,13 +169,7 @@ say "(b) persist after $sync_ms ms; $mirrored users in dir_user; VmHWM $rss_sync
 
 # ---- (d) NOTIFY latency -------------------------------------------------------------------
 
-helper=${NOTIFY_LATENCY:-$top_builddir/tests/bench/notify-latency}
-if [[ ! -x $helper ]]; then
-	helper=$HARNESS_DIR/notify-latency
-	${CC:-cc} -O2 -std=c11 -o "$helper" "$top_srcdir/tests/bench/notify-latency.c" \
-	    -I"$(pg_config --includedir)" -lpq -lldap -llber ||
-	    harness_die "cannot build tests/bench/notify-latency.c"
-fi
+helper=$(bench_notify_latency)
 target_dn=$(harness_ldapsearch -b "ou=people,$LDAP_BASE" '(uid=anna.schmidt)' 1.1 |
     _harness_ldif_dns | head -n 1)
 say "(d) $MODIFIES modifies of $target_dn"
@@ -232,17 +194,7 @@ harness_stop_dirsyncd
 
 # ---- the table ------------------------------------------------------------------------------
 
-fails=0
-# verdict OK_EXPR - pass/fail from an awk condition on numbers.
-verdict() {
-	if [[ -z $2 ]] || ! awk "BEGIN { exit !($1) }" </dev/null; then
-		fails=$((fails + 1))
-		echo fail
-	else
-		echo pass
-	fi
-}
-ratio=$(awk -v b="$sync_ms" -v a="$search_ms" 'BEGIN { printf "%.2f", b / a }')
+ratio=$(ratio "$sync_ms" "$search_ms")
 mb() { awk -v k="${1:-0}" 'BEGIN { printf "%.1f MB", k / 1024 }'; }
 b_ok=$(verdict "$sync_ms <= 1.5 * $search_ms" "$sync_ms")
 c_ok=$(verdict "${rss_end_kb:-999999} <= 65536" "$rss_end_kb")
@@ -256,11 +208,11 @@ echo "bench-sync: $USERS users, $GROUP_COUNT groups, $MEMBERSHIPS memberships ($
 row measure value baseline ratio target result
 row "(a) paged ldapsearch, best of $RUNS" "$search_ms ms" "" "" "" ""
 row "(a') same, syncrepl refreshOnly" "$syncsearch_ms ms" "(a) $search_ms ms" \
-    "$(awk -v b="$syncsearch_ms" -v a="$search_ms" 'BEGIN { printf "%.2f", b / a }')" "" ""
+    "$(ratio "$syncsearch_ms" "$search_ms")" "" ""
 row "(e) COPY into unlogged tables" "$copy_ms ms" "" "" "" ""
 row "(b) initial sync to persist" "$sync_ms ms" "(a) $search_ms ms" "$ratio" "<= 1.5" "$b_ok"
 row "    same, against (a) + (e)" "$sync_ms ms" "(a)+(e) $((search_ms + copy_ms)) ms" \
-    "$(awk -v b="$sync_ms" -v s=$((search_ms + copy_ms)) 'BEGIN { printf "%.2f", b / s }')" "" ""
+    "$(ratio "$sync_ms" $((search_ms + copy_ms)))" "" ""
 row "(c) peak RSS after the sync" "$(mb "$rss_sync_kb")" "" "" "" ""
 row "(c) peak RSS at the end" "$(mb "$rss_end_kb")" "" "" "<= 64 MB" "$c_ok"
 row "(d) modify -> NOTIFY, p50" "${p50:-?} ms" "modify itself ${modify_p50:-?} ms" "" "< 5 ms" "$p50_ok"
@@ -269,7 +221,4 @@ row "mirror equals the directory" "$compare_result" "" "" "" ""
 echo
 echo "raw latency samples: $HARNESS_DIR/latency.ms (kept with KEEP_HARNESS=1)"
 
-if ((fails > 0)) && [[ $STRICT == 1 ]]; then
-	exit 1
-fi
-exit 0
+bench_exit "$b_ok" "$c_ok" "$p50_ok" "$p99_ok"

@@ -1,0 +1,93 @@
+# shellcheck shell=bash
+# tests/bench/benchlib.sh - what the benchmark scripts share; sourced
+# after tests/harness/lib.sh.
+#
+#   say TEXT                      a "# " line on stderr
+#   now                           monotonic milliseconds
+#   best_of N CMD...              fastest of N runs of CMD, in ms
+#   bench_machine                 sets cpu_model and ram, and says them
+#   bench_initial_sync CONF LOG   starts dirsyncd, polls its phase every
+#                                 BENCH_POLL_MS until persist: SYNC_MS and
+#                                 DIRSYNCD_PID (call it directly, not in
+#                                 $(...): it sets both)
+#   bench_notify_latency          the notify-latency client (the build's,
+#                                 else compiled into the temp directory)
+#   verdict OK_EXPR VALUE         pass / fail from an awk condition
+#   ratio B A                     B / A with two decimals
+#   bench_exit VERDICT...         exit 1 when BENCH_STRICT=1 and one of
+#                                 them is fail, else 0
+
+say() { printf '# %s\n' "$*" >&2; }
+now() { harness_now_ms; }
+
+best_of() {
+	local n=$1 i t0 t best=
+	shift
+	for ((i = 0; i < n; i++)); do
+		t0=$(now)
+		"$@"
+		t=$(($(now) - t0))
+		say "  run $((i + 1)): $t ms"
+		[[ -n $best && $best -le $t ]] || best=$t
+	done
+	echo "$best"
+}
+
+bench_machine() {
+	cpu_model=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | head -n 1)
+	ram=$(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
+	say "machine: $(nproc) CPUs, ${cpu_model:-unknown CPU}, $ram RAM"
+}
+
+bench_initial_sync() {
+	local conf=$1 log=$2 phase= t0 limit poll_s
+	poll_s=$(awk -v ms="${BENCH_POLL_MS:-50}" 'BEGIN { printf "%.3f", ms / 1000 }')
+	rm -f "$HARNESS_STATUS_SOCKET"
+	t0=$(now)
+	harness_spawn_dirsyncd "$conf" "$log"
+	DIRSYNCD_PID=$HARNESS_LAST_PID
+	limit=$((t0 + 600000))
+	while :; do
+		phase=$("$DIRSYNCCTL" -s "$HARNESS_STATUS_SOCKET" sync --xml 2>/dev/null |
+		    harness_xpath 'string(/dirsync/sync/@phase)' || true)
+		[[ $phase == persist ]] && break
+		kill -0 "$DIRSYNCD_PID" 2>/dev/null ||
+		    { tail -n 20 "$log" >&2; harness_die "dirsyncd died during the initial sync"; }
+		(($(now) < limit)) || harness_die "no persist phase after 600 s (last: '$phase')"
+		sleep "$poll_s"
+	done
+	SYNC_MS=$(($(now) - t0))
+}
+
+bench_notify_latency() {
+	local helper=${NOTIFY_LATENCY:-$top_builddir/tests/bench/notify-latency}
+	if [[ ! -x $helper ]]; then
+		helper=$HARNESS_DIR/notify-latency
+		${CC:-cc} -O2 -std=c11 -o "$helper" "$top_srcdir/tests/bench/notify-latency.c" \
+		    -I"$(pg_config --includedir)" -lpq -lldap -llber ||
+		    harness_die "cannot build tests/bench/notify-latency.c"
+	fi
+	echo "$helper"
+}
+
+verdict() {
+	if [[ -n $2 ]] && awk "BEGIN { exit !($1) }" </dev/null; then
+		echo pass
+	else
+		echo fail
+	fi
+}
+
+ratio() { awk -v b="$1" -v a="$2" 'BEGIN { printf "%.2f", b / a }'; }
+
+# The verdicts are passed back in: verdict() runs in $(...), so it cannot
+# count failures itself.
+bench_exit() {
+	local v
+	if [[ ${BENCH_STRICT:-0} == 1 ]]; then
+		for v in "$@"; do
+			[[ $v == pass ]] || exit 1
+		done
+	fi
+	exit 0
+}
