@@ -157,9 +157,8 @@ BEGIN
 END $$;
 
 -- Appends groups and their member lists (parallel arrays: the group id
--- of each member, its DN and normalised DN).  A group sent twice in one
--- batch lists the members of both sendings, as dir_store_set_members
--- does.
+-- of each member, its DN and normalised DN).  Of a group sent twice in
+-- one batch the store sends only the last list (store_batch.c).
 CREATE FUNCTION dir_store_stage_groups(p_ord bigint, p_id text[],
     p_dn text[], p_dn_norm text[], p_name text[], p_description text[],
     p_member_group text[], p_member_dn text[], p_member_dn_norm text[])

@@ -82,6 +82,7 @@ struct config {
 	char *mirror_user_filter; /* "" = (objectClass=<user class>) */
 	char *mirror_group_filter;
 	unsigned mirror_max_delete_percent;
+	unsigned mirror_delete_guard_window_ms; /* persist deletions add up */
 	unsigned mirror_batch_size;
 	unsigned mirror_poll_interval_ms;      /* usn, timestamp */
 	unsigned mirror_reconcile_interval_ms; /* usn, timestamp: full search */

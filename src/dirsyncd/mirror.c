@@ -892,6 +892,7 @@ mirror_new(struct event_base *base, const struct config *cfg,
 	};
 	m->store = store_new(pg, MIRROR_SOURCE_NAME, m->ops->name,
 	    cfg->mirror_max_delete_percent / 100.0);
+	store_set_delete_window(m->store, cfg->mirror_delete_guard_window_ms);
 	m->cfg_base = ds_strdup(cfg->mirror_base);
 	m->filter = mirror_build_filter(cfg, &m->map);
 	m->poll.unique_id = m->map.unique_id;
@@ -911,6 +912,7 @@ void
 mirror_reconfigure(struct mirror *m, const struct config *cfg)
 {
 	store_set_max_delete_ratio(m->store, cfg->mirror_max_delete_percent / 100.0);
+	store_set_delete_window(m->store, cfg->mirror_delete_guard_window_ms);
 	backoff_init(&m->backoff, cfg->retry_backoff_min_ms, cfg->retry_backoff_max_ms);
 }
 

@@ -36,8 +36,9 @@ static const char sql_members[] =
 static const char sql_delete[] = "SELECT dir_store_delete($1, $2)";
 static const char sql_member_changes[] =
     "SELECT dir_store_member_changes($1, $2, $3, $4)";
-static const char sql_delete_links[] =
-    "SELECT dir_store_delete_links($1)";
+/* Deletions outside a refresh, under the guard (006_persist_guard.sql). */
+static const char sql_persist_delete[] =
+    "SELECT * FROM dir_store_persist_delete($1, $2, $3, $4, $5)";
 static const char sql_present[] = "SELECT dir_store_present($1, $2)";
 static const char sql_refresh_end[] =
     "SELECT * FROM dir_store_refresh_end($1, $2, $3)";
@@ -98,7 +99,8 @@ enum store_step {
 	STORE_STEP_USERS,        /* upsert users, park stale DNs */
 	STORE_STEP_GROUPS,       /* upsert groups, park stale DNs */
 	STORE_STEP_MEMBERS,      /* member lists of the batch's groups */
-	STORE_STEP_DELETE,       /* delete, or mark deleted in a refresh */
+	STORE_STEP_DELETE,       /* mark deleted in a refresh */
+	STORE_STEP_PERSIST_DELETE, /* delete outside one, or hold back */
 	STORE_STEP_PRESENT,      /* presence marks */
 	STORE_STEP_REFRESH_END,  /* deletions of the refresh, or the guard */
 	STORE_STEP_CONFIRM,      /* held-back deletions */
@@ -114,7 +116,6 @@ enum store_step {
 	STORE_STEP_STAGE_DELETED,
 	STORE_STEP_BULK_FINISH,  /* bulk: staging into the mirror */
 	STORE_STEP_MEMBER_CHANGES,  /* member values added and removed */
-	STORE_STEP_DELETE_LINKS, /* memberships, managers of deleted entries */
 };
 
 static const char *const store_step_names[] = {
@@ -124,6 +125,7 @@ static const char *const store_step_names[] = {
 	[STORE_STEP_GROUPS] = "upsert_groups",
 	[STORE_STEP_MEMBERS] = "members",
 	[STORE_STEP_DELETE] = "delete",
+	[STORE_STEP_PERSIST_DELETE] = "persist_delete",
 	[STORE_STEP_PRESENT] = "present",
 	[STORE_STEP_REFRESH_END] = "refresh_end",
 	[STORE_STEP_CONFIRM] = "confirm_deletes",
@@ -139,7 +141,6 @@ static const char *const store_step_names[] = {
 	[STORE_STEP_STAGE_DELETED] = "stage_deleted",
 	[STORE_STEP_BULK_FINISH] = "bulk_finish",
 	[STORE_STEP_MEMBER_CHANGES] = "member_changes",
-	[STORE_STEP_DELETE_LINKS] = "delete_links",
 };
 
 static const char *const store_refresh_names[] = {
@@ -196,6 +197,7 @@ struct store {
 	char *source;
 	char *method;
 	double max_delete_ratio;
+	unsigned delete_window_ms; /* persist deletions counted over this */
 	struct store_op *ops;    /* in flight, newest first */
 	struct store_op *write;  /* the write in flight, if any */
 	/* The initial load in bulk (004_initial_load.sql): a full refresh
@@ -345,6 +347,12 @@ store_handle_write_step(struct store_op *op, enum store_step step,
 		op->guard_total = store_value_u(res, 1);
 		r->deleted += store_value_u(res, 3);
 		break;
+	case STORE_STEP_PERSIST_DELETE:
+		op->guard_tripped = store_value_bool(res, 0);
+		r->guard_count = op->guard_tripped ? store_value_u(res, 1) : 0;
+		op->guard_total = store_value_u(res, 2);
+		r->deleted += store_value_u(res, 3);
+		break;
 	case STORE_STEP_FINISH:
 		op->changed = store_value_ll(res, 0);
 		break;
@@ -431,6 +439,22 @@ store_report_write(struct store_op *op)
 		op->cb.write(r, op->arg);
 }
 
+/* Deletions outside a refresh go through the guard of
+ * 006_persist_guard.sql, counted over delete_window_s; on Active
+ * Directory they also take the links that name the entries gone. */
+static void
+store_queue_persist_delete(struct store_op *op, const struct store_params *p)
+{
+	char ratio[32], window[32];
+	const char *v[5] = { op->s->source, p->deleted, ratio, window, NULL };
+
+	snprintf(ratio, sizeof(ratio), "%.17g", op->s->max_delete_ratio);
+	snprintf(window, sizeof(window), "%.3f", op->s->delete_window_ms / 1000.0);
+	if (op->s->deletes_remove_memberships)
+		v[4] = p->deleted_gone;
+	store_send(op, STORE_STEP_PERSIST_DELETE, sql_persist_delete, 5, v);
+}
+
 static void
 store_queue_rows(struct store_op *op, const struct store_batch *b,
     struct store_params *p)
@@ -457,16 +481,12 @@ store_queue_rows(struct store_op *op, const struct store_batch *b,
 		store_send(op, STORE_STEP_MEMBER_CHANGES, sql_member_changes, 4,
 		    v);
 	}
-	if (p->deleted_gone != NULL && !refresh &&
-	    op->s->deletes_remove_memberships) {
-		v[0] = p->deleted_gone;
-		store_send(op, STORE_STEP_DELETE_LINKS, sql_delete_links, 1,
-		    v);
-	}
-	if (b->deleted_count > 0) {
+	if (b->deleted_count > 0 && refresh) {
 		v[0] = p->deleted;
-		v[1] = refresh ? "t" : "f";
+		v[1] = "t";
 		store_send(op, STORE_STEP_DELETE, sql_delete, 2, v);
+	} else if (b->deleted_count > 0) {
+		store_queue_persist_delete(op, p);
 	}
 	if (b->present_count > 0) {
 		v[0] = src;
@@ -886,6 +906,7 @@ store_new(struct pgconn *pg, const char *source, const char *method,
 	s->source = ds_strdup(source);
 	s->method = ds_strdup(method);
 	s->max_delete_ratio = store_clamp_ratio(max_delete_ratio);
+	s->delete_window_ms = STORE_DELETE_WINDOW_DEFAULT_MS;
 	return s;
 }
 
@@ -921,5 +942,11 @@ void
 store_set_max_delete_ratio(struct store *s, double ratio)
 {
 	s->max_delete_ratio = store_clamp_ratio(ratio);
+}
+
+void
+store_set_delete_window(struct store *s, unsigned ms)
+{
+	s->delete_window_ms = ms;
 }
 

@@ -21,7 +21,12 @@
  * unless that would delete more than max_delete_ratio of the users: then
  * nothing is deleted, the guard is recorded in dir_sync_state
  * (delete_guard_count/since) and the result says so; the guard stays until
- * store_confirm_deletes().  Outside a refresh, deletions apply at once.
+ * store_confirm_deletes().  Outside a refresh, deletions apply at once
+ * unless, with those deleted outside a refresh during the last
+ * delete window (store_set_delete_window), they would take more than
+ * max_delete_ratio of the users there were at the window's start, or a
+ * guard is pending: then they are marked and held back the same way
+ * (schema/pg/006_persist_guard.sql).
  *
  * The initial sync (the state loaded had no cookie and the mirror is
  * empty) is a bulk load instead (schema/pg/004_initial_load.sql): its
@@ -161,6 +166,10 @@ struct store *store_new(struct pgconn *pg, const char *source,
     const char *method, double max_delete_ratio);
 void store_free(struct store *s);
 void store_set_max_delete_ratio(struct store *s, double ratio);
+/* The window over which deletions outside a refresh add up for the guard
+ * (mirror.delete_guard_window). */
+#define STORE_DELETE_WINDOW_DEFAULT_MS (3600u * 1000u)
+void store_set_delete_window(struct store *s, unsigned ms);
 /* The source kind for dir_sync_state.method, when mode auto has chosen
  * one; takes effect at the next store_load_state(), where a change of
  * method discards the stored cookie. */

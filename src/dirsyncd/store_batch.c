@@ -153,18 +153,74 @@ store_param(struct store_params *p, char *s)
 	return s;
 }
 
+struct store_sending {
+	const char *id;
+	size_t index;
+};
+
+static int
+store_sending_cmp(const void *a, const void *b)
+{
+	const struct store_sending *x = a, *y = b;
+	int c = strcmp(x->id, y->id);
+
+	if (c != 0)
+		return c;
+	return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/* Which groups of the batch a later sending of the same group, with its
+ * own list, supersedes (superseded[i]).  Each sending carries the whole
+ * list: when refint removes six members from a group one modify at a
+ * time, the batch holds six sendings, and only the last one is the
+ * directory's list (their union kept the removed members).  Sorting makes
+ * it O(n log n) in the batch's groups.  NULL when nothing is superseded
+ * or out of memory (p->oom). */
+static bool *
+store_superseded_groups(struct store_params *p, const struct store_batch *b)
+{
+	struct store_sending *v;
+	bool *superseded = NULL;
+	size_t n = 0;
+
+	v = malloc(b->group_count * sizeof(*v));
+	if (v == NULL) {
+		p->oom = true;
+		return NULL;
+	}
+	for (size_t i = 0; i < b->group_count; i++)
+		if (!b->groups[i].keep_members)
+			v[n++] = (struct store_sending){ b->groups[i].id, i };
+	qsort(v, n, sizeof(*v), store_sending_cmp);
+	for (size_t k = 0; k + 1 < n; k++) {
+		if (strcmp(v[k].id, v[k + 1].id) != 0)
+			continue;
+		if (superseded == NULL)
+			superseded = calloc(b->group_count, sizeof(bool));
+		if (superseded == NULL) {
+			p->oom = true;
+			break;
+		}
+		superseded[v[k].index] = true;
+	}
+	free(v);
+	return superseded;
+}
+
 /* The members of the batch's groups, flattened into three parallel
  * arrays: group id, member DN, member DN normalised; and the groups
- * whose lists these are (not those that keep their stored list). */
+ * whose lists these are (not those that keep their stored list).  Of a
+ * group sent more than once, the last list counts. */
 static void
 store_params_members(struct store_params *p, const struct store_batch *b)
 {
 	struct store_buf m[3] = { { 0 } }, ids = { 0 };
+	bool *superseded = store_superseded_groups(p, b);
 
 	for (size_t i = 0; i < b->group_count; i++) {
 		const struct store_group *g = &b->groups[i];
 
-		if (g->keep_members)
+		if (g->keep_members || (superseded != NULL && superseded[i]))
 			continue;
 		store_arr_add(&ids, g->id);
 		for (size_t j = 0; j < g->member_count; j++) {
@@ -173,6 +229,7 @@ store_params_members(struct store_params *p, const struct store_batch *b)
 			store_arr_add(&m[2], g->member_dn_norm[j]);
 		}
 	}
+	free(superseded);
 	p->member_groups = store_param(p, store_arr_end(&ids));
 	for (size_t i = 0; i < 3; i++)
 		p->members[i] = store_param(p, store_arr_end(&m[i]));

@@ -666,6 +666,69 @@ test_guard(void)
 	store_batch_free(&b);
 }
 
+/* Deletions outside a refresh (006_persist_guard.sql): they add up over
+ * the window, the batch that passes the ratio is held back (marked, with
+ * its cookie stored), later ones join it, a write of a held-back entry
+ * takes it out again, and the confirmation deletes the rest and starts
+ * a new window. */
+static void
+test_persist_guard(void)
+{
+	struct store_batch b = { 0 };
+	struct store_write_report r;
+	struct dres d = { 0 };
+	char id[32];
+
+	reset_tables();
+	store_set_max_delete_ratio(T.s, 0.10);
+	store_set_delete_window(T.s, 3600 * 1000);
+	add_users(&b, "p", 0, 100);
+	check(write_batch(&b).result == STORE_OK, "persist guard: 100 users");
+	for (int i = 0; i < 6; i++) {
+		snprintf(id, sizeof(id), "p%05d", i);
+		store_batch_add_deleted(&b, id);
+	}
+	r = write_batch(&b);
+	check(r.result == STORE_OK && r.deleted == 6, "persist guard: 6 of 100 "
+	    "deleted at once (result=%d deleted=%u)", r.result, r.deleted);
+	for (int i = 6; i < 11; i++) {
+		snprintf(id, sizeof(id), "p%05d", i);
+		store_batch_add_deleted(&b, id);
+	}
+	store_batch_set_cookie(&b, "held", 4);
+	r = write_batch(&b);
+	check(r.result == STORE_GUARD_TRIPPED && r.guard_count == 5 &&
+	    r.deleted == 0, "persist guard: 6 + 5 of 100 trips it (result=%d "
+	    "guard_count=%u deleted=%u)", r.result, r.guard_count, r.deleted);
+	check(sql_num("SELECT count(*) FROM dir_user") == 94, "persist guard: "
+	    "the 5 are still mirrored");
+	check_sql("persist guard: the cookie of the held batch is stored",
+	    "68656c64", "SELECT encode(cookie, 'hex') FROM dir_sync_state "
+	    "WHERE source = 'default'");
+	store_batch_add_deleted(&b, "p00050");
+	r = write_batch(&b);
+	check(r.result == STORE_GUARD_TRIPPED && r.guard_count == 6,
+	    "persist guard: a later single deletion joins it (guard_count=%u)",
+	    r.guard_count);
+	add_users(&b, "p", 7, 8);
+	check(write_batch(&b).result == STORE_OK, "persist guard: a held-back "
+	    "user is written again");
+	check(store_confirm_deletes(T.s, on_done, &d) == 0 && wait_for(&d.done)
+	    && d.ok, "persist guard: confirm-deletes succeeds");
+	check(sql_num("SELECT count(*) FROM dir_user") == 89, "persist guard: "
+	    "5 deleted, the user written again kept");
+	check_sql("persist guard: confirmed: window and guard cleared",
+	    "0|true|true", "SELECT persist_deleted || '|' || (delete_guard_count "
+	    "IS NULL) || '|' || (persist_deleted_since IS NULL) FROM "
+	    "dir_sync_state WHERE source = 'default'");
+	store_batch_add_deleted(&b, "p00060");
+	r = write_batch(&b);
+	check(r.result == STORE_OK && r.deleted == 1, "persist guard: after "
+	    "the confirmation a deletion goes at once");
+	store_set_max_delete_ratio(T.s, 1.0);
+	store_batch_free(&b);
+}
+
 /* A row the database refuses (dn is NOT NULL): the whole batch and its
  * cookie are rolled back, and the next batch works. */
 static void
@@ -814,6 +877,32 @@ test_duplicates(void)
 	    "SELECT uid FROM dir_user WHERE id = 'dup-1'");
 	check_sql("duplicates: one membership per normalised DN", "1",
 	    "SELECT count(*) FROM dir_group_member WHERE group_id = 'dup-g'");
+	store_batch_free(&b);
+}
+
+/* The same group sent three times in one batch, each time with its
+ * whole list (refint removing members one modify at a time): the last
+ * list is the group's, not the union of the three. */
+static void
+test_group_resent(void)
+{
+	struct store_batch b = { 0 };
+	const char *first[] = { PEOPLE("r1"), PEOPLE("r2"), PEOPLE("r3"), NULL };
+	const char *second[] = { PEOPLE("r2"), PEOPLE("r3"), NULL };
+	const char *third[] = { PEOPLE("r3"), NULL };
+
+	add_group(&b, "resent-g", "resent", first);
+	check(write_batch(&b).result == STORE_OK, "resent: group stored");
+	add_group(&b, "resent-g", "resent", second);
+	add_group(&b, "resent-g", "resent", third);
+	add_group(&b, "resent-h", "other", first);
+	check(write_batch(&b).result == STORE_OK, "resent: sent twice more in "
+	    "one batch");
+	check_sql("resent: the last list counts", PEOPLE("r3"),
+	    "SELECT string_agg(member_dn_norm, ' ' ORDER BY member_dn_norm) "
+	    "FROM dir_group_member WHERE group_id = 'resent-g'");
+	check_sql("resent: another group of the batch keeps its list", "3",
+	    "SELECT count(*) FROM dir_group_member WHERE group_id = 'resent-h'");
 	store_batch_free(&b);
 }
 
@@ -1463,11 +1552,13 @@ main(int argc, char **argv)
 			test_state();
 			test_roundtrip();
 			test_duplicates();
+			test_group_resent();
 			test_member_diff();
 			test_busy();
 			test_refresh_present();
 			test_refresh_delete();
 			test_guard();
+			test_persist_guard();
 			test_connection_lost();
 			test_bulk_load();
 			test_bulk_not_empty();
