@@ -709,8 +709,75 @@ dn_scan_step(struct dn_cursor *c, struct dn_rdn *rdn, struct sbuf *out)
 	return 0;
 }
 
+/* Whether c may appear in a value the fast path copies: printable ASCII
+ * that escape_dn_into() leaves alone anywhere, and that the parser reads
+ * as itself ('=' is accepted leniently there, so it goes the long way). */
+static bool
+dn_plain_value_char(unsigned char c)
+{
+	return c > ' ' && c < 0x7f && c != '"' && c != '+' && c != ',' &&
+	    c != ';' && c != '<' && c != '>' && c != '\\' && c != '=';
+}
+
+/* Most DNs a directory sends are already canonical but for case:
+ * "uid=Anna.Schmidt,ou=People,dc=example,dc=com".  For those - every RDN
+ * one descr type and a non-empty value of plain ASCII (spaces only
+ * inside), nothing to unescape, fold beyond ASCII, sort or re-escape -
+ * the canonical form is the lower-cased text, made in one pass without
+ * the parser's allocations (an initial sync normalises some 300,000 DNs
+ * per 100,000 users).  Returns false, having written nothing, for any DN
+ * that needs the full parser; test_escape checks that both agree. */
+static bool
+dn_normalize_plain(const char *dn, char **out)
+{
+	size_t len = strlen(dn);
+	const unsigned char *s = (const unsigned char *)dn;
+	size_t i = 0;
+	char *o;
+
+	if (len == 0)
+		return false;
+	while (i < len) {
+		size_t v;
+
+		/* descr: a letter, then letters, digits and '-' */
+		if (!((s[i] | 0x20) >= 'a' && (s[i] | 0x20) <= 'z'))
+			return false;
+		while (i < len && (((s[i] | 0x20) >= 'a' && (s[i] | 0x20) <= 'z') ||
+		    (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
+			i++;
+		if (i == len || s[i] != '=')
+			return false;
+		v = ++i;
+		while (i < len && (dn_plain_value_char(s[i]) || s[i] == ' '))
+			i++;
+		if (i == v || s[v] == ' ' || s[v] == '#' || s[i - 1] == ' ')
+			return false;
+		if (i < len && (s[i] != ',' || i + 1 == len))
+			return false;
+		i++;
+	}
+	o = malloc(len + 1);
+	if (o == NULL)
+		return false;
+	for (i = 0; i < len; i++)
+		o[i] = (char)(s[i] >= 'A' && s[i] <= 'Z' ? s[i] | 0x20 : s[i]);
+	o[len] = '\0';
+	*out = o;
+	return true;
+}
+
 int
 dn_normalize(const char *dn, char **out, struct ds_error *err)
+{
+	*out = NULL;
+	if (dn_normalize_plain(dn, out))
+		return 0;
+	return dn_normalize_parsed(dn, out, err);
+}
+
+int
+dn_normalize_parsed(const char *dn, char **out, struct ds_error *err)
 {
 	struct dn_cursor c = { dn, dn, dn + strlen(dn), err };
 	struct dn_rdn rdn = { 0 };

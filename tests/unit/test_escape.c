@@ -665,6 +665,79 @@ test_normalize_random(void **state)
 	assert_true(ok > 1000);
 }
 
+/* dn_normalize() takes a short cut for DNs that are canonical but for
+ * ASCII case; it must give exactly what the parser gives, for every DN,
+ * and fail where the parser fails.  Random DNs over an alphabet of the
+ * characters its test looks at (letters of both cases, digits, '-', '=',
+ * ',', '+', ' ', '#', escapes, quotes, non-ASCII), mostly shaped like
+ * type=value pairs so that many take the short cut; folded counts the
+ * DNs whose canonical form differs from them. */
+static void
+assert_normalize_agrees(const char *dn, unsigned *folded)
+{
+	char *a = NULL, *b = NULL;
+	struct ds_error ea = { "" }, eb = { "" };
+	int ra = dn_normalize(dn, &a, &ea);
+	int rb = dn_normalize_parsed(dn, &b, &eb);
+
+	if (ra != rb)
+		fail_msg("\"%s\": dn_normalize %d, parser %d (%s)", dn, ra, rb,
+		    eb.msg);
+	if (ra == 0 && strcmp(a, b) != 0)
+		fail_msg("\"%s\": short cut \"%s\", parser \"%s\"", dn, a, b);
+	if (ra != 0 && strcmp(ea.msg, eb.msg) != 0)
+		fail_msg("\"%s\": errors differ: \"%s\" / \"%s\"", dn, ea.msg,
+		    eb.msg);
+	if (ra == 0 && strcmp(a, dn) != 0)
+		(*folded)++;
+	free(a);
+	free(b);
+}
+
+static void
+test_normalize_short_cut(void **state)
+{
+	static const char *const pieces[] = { "uid", "CN", "dc", "ou",
+	    "x-Attr", "2.5.4.3", "=", ",", "+", " ", "#", "\\2c", "\\,",
+	    "\"", "Anna", "smith", "o'Neil", "a.b-c_d@x", "\xc3\xa9", "9",
+	    ";", "=", ",", "=" };
+	uint32_t seed = 4242;
+	char dn[128];
+	unsigned folded = 0;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(norm_cases) / sizeof(*norm_cases); i++)
+		for (size_t k = 0; k < 8 && norm_cases[i].spellings[k]; k++)
+			assert_normalize_agrees(norm_cases[i].spellings[k], &folded);
+	assert_normalize_agrees("uid=Anna.Schmidt,ou=People,dc=example,dc=com",
+	    &folded);
+	assert_true(folded > 0);
+	for (int iter = 0; iter < 200000; iter++) {
+		size_t len = 0, n;
+
+		seed = seed * 1103515245u + 12345u;
+		n = 1 + (seed >> 16) % 12;
+		dn[0] = '\0';
+		for (size_t k = 0; k < n; k++) {
+			const char *p;
+
+			seed = seed * 1103515245u + 12345u;
+			/* every other piece a separator: type=value,type=value */
+			if ((seed >> 20) % 4 != 0)
+				p = k % 4 == 1 ? "=" : k % 4 == 3 ? "," :
+				    pieces[(seed >> 16) % 6 + (k % 4 == 2) * 13];
+			else
+				p = pieces[(seed >> 16) % DS_ARRAY_SIZE(pieces)];
+			if (len + strlen(p) + 1 > sizeof(dn))
+				break;
+			memcpy(dn + len, p, strlen(p) + 1);
+			len += strlen(p);
+		}
+		assert_normalize_agrees(dn, &folded);
+	}
+	assert_true(folded > 1000);
+}
+
 /* ---- dn_parent and dn_is_under -------------------------------------------- */
 
 struct parent_case {
@@ -771,6 +844,7 @@ main(void)
 		cmocka_unit_test(test_normalize_null_err),
 		cmocka_unit_test(test_normalize_long),
 		cmocka_unit_test(test_normalize_random),
+		cmocka_unit_test(test_normalize_short_cut),
 		cmocka_unit_test(test_parent),
 		cmocka_unit_test(test_is_under),
 	};
