@@ -109,6 +109,9 @@ BEGIN
 		WHERE id = ANY (p_ids) AND sync_gen <> -1;
 		UPDATE dir_group SET sync_gen = -1
 		WHERE id = ANY (p_ids) AND sync_gen <> -1;
+		INSERT INTO dir_guard_unlink (source, id)
+		SELECT p_source, x.id FROM unnest(p_link_ids) AS x(id)
+		ON CONFLICT DO NOTHING;
 		IF st.delete_guard_count IS NULL THEN
 			st.delete_guard_mode := 'delete';
 			st.delete_guard_gen := st.refresh_gen;
@@ -145,13 +148,30 @@ BEGIN
 	PERFORM dir_store_tally(deleted + links);
 END $$;
 
--- A confirmation also starts a new window: the operator has seen what
--- went before.
+-- Entries held back whose links go with them when they are deleted
+-- (p_link_ids of dir_store_persist_delete, Active Directory): AD removes
+-- a deleted user from its groups without changing the groups, so the
+-- confirmation must remove those memberships itself.  Rows of entries
+-- written again since, or deleted by a refresh end, are skipped and
+-- cleared by the next confirmation.
+CREATE TABLE dir_guard_unlink (
+	source text NOT NULL REFERENCES dir_sync_state (source)
+	    ON DELETE CASCADE,
+	id     text NOT NULL,
+	PRIMARY KEY (source, id)
+);
+
+-- `dirsyncctl sync --confirm-deletes`: deletes what the pending guard
+-- held back, by the mode and generation it recorded, with the links of
+-- dir_guard_unlink's entries, and clears the guard.  A confirmation also
+-- starts a new window: the operator has seen what went before.  held is
+-- false when there was no guard.
 CREATE OR REPLACE FUNCTION dir_store_confirm_deletes(p_source text,
     OUT held boolean, OUT deleted bigint)
 LANGUAGE plpgsql AS $$
 DECLARE
 	st record;
+	ids text[];
 BEGIN
 	SELECT delete_guard_mode AS mode, delete_guard_gen AS gen INTO st
 	FROM dir_sync_state
@@ -159,7 +179,18 @@ BEGIN
 	held := FOUND;
 	deleted := 0;
 	IF held THEN
-		deleted := dir_store_purge(st.mode, st.gen);
+		SELECT coalesce(array_agg(l.id), '{}') INTO ids
+		FROM dir_guard_unlink l
+		WHERE l.source = p_source
+		  AND (EXISTS (SELECT FROM dir_user u
+		               WHERE u.id = l.id AND u.sync_gen = -1)
+		    OR EXISTS (SELECT FROM dir_group g
+		               WHERE g.id = l.id AND g.sync_gen = -1));
+		IF cardinality(ids) > 0 THEN
+			deleted := dir_store_unlink_deleted(ids);
+		END IF;
+		deleted := deleted + dir_store_purge(st.mode, st.gen);
+		DELETE FROM dir_guard_unlink WHERE source = p_source;
 		UPDATE dir_sync_state
 		SET delete_guard_count = NULL, delete_guard_since = NULL,
 		    delete_guard_mode = NULL, delete_guard_gen = NULL,

@@ -725,6 +725,41 @@ test_persist_guard(void)
 	r = write_batch(&b);
 	check(r.result == STORE_OK && r.deleted == 1, "persist guard: after "
 	    "the confirmation a deletion goes at once");
+
+	/* Active Directory: a held-back deletion takes its memberships with
+	 * it when confirmed (AD does not change the groups); an entry that
+	 * only left the filter keeps them. */
+	{
+		const char *list[] = { "uid=p.00070,ou=people,dc=example,dc=com",
+		    "uid=p.00071,ou=people,dc=example,dc=com",
+		    "uid=p.00072,ou=people,dc=example,dc=com", NULL };
+		struct dres d2 = { 0 };
+
+		store_set_deletes_remove_memberships(T.s, true);
+		add_group(&b, "p-group", "pgroup", list);
+		check(write_batch(&b).result == STORE_OK, "persist guard, AD: "
+		    "group of 3");
+		store_set_max_delete_ratio(T.s, 0.0);
+		store_batch_add_deleted(&b, "p00070");
+		store_batch_add_left(&b, "p00071");
+		r = write_batch(&b);
+		check(r.result == STORE_GUARD_TRIPPED && r.guard_count == 2,
+		    "persist guard, AD: held back (guard_count=%u)",
+		    r.guard_count);
+		check_sql("persist guard, AD: memberships kept while held", "3",
+		    "SELECT count(*) FROM dir_group_member WHERE group_id = "
+		    "'p-group'");
+		check(store_confirm_deletes(T.s, on_done, &d2) == 0 &&
+		    wait_for(&d2.done) && d2.ok, "persist guard, AD: confirmed");
+		check_sql("persist guard, AD: the deleted user's membership "
+		    "went, the one that left keeps its own",
+		    "uid=p.00071,ou=people,dc=example,dc=com "
+		    "uid=p.00072,ou=people,dc=example,dc=com",
+		    "SELECT string_agg(member_dn_norm, ' ' ORDER BY "
+		    "member_dn_norm) FROM dir_group_member WHERE group_id = "
+		    "'p-group'");
+		store_set_deletes_remove_memberships(T.s, false);
+	}
 	store_set_max_delete_ratio(T.s, 1.0);
 	store_batch_free(&b);
 }
