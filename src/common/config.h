@@ -79,6 +79,8 @@ struct config {
 	int mirror_profile;       /* index into the profile names */
 	int mirror_mode;          /* enum config_mirror_mode */
 	char *mirror_base;        /* "" = the server's naming context */
+	char *mirror_user_base;   /* "" = all of mirror_base */
+	char *mirror_group_base;  /* "" = all of mirror_base */
 	char *mirror_user_filter; /* "" = (objectClass=<user class>) */
 	char *mirror_group_filter;
 	unsigned mirror_max_delete_percent;

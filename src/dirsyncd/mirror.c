@@ -47,6 +47,8 @@ struct mirror {
 	char refused[512];          /* why the last one was refused */
 	struct source_params poll;  /* poll options, copied into each start */
 	char *cfg_base;             /* configured base ("" = naming context) */
+	char *user_base, *group_base; /* normalised; NULL: all of the base */
+	struct mirror_scope scope;  /* points at the two above */
 	char *filter;
 	unsigned batch_size;
 
@@ -168,6 +170,18 @@ mirror_sink_refresh_begin(void *arg)
 	mirror_set_phase(m, MIRROR_REFRESH);
 }
 
+/* A user outside user_base or a group outside group_base: as if it had
+ * left the search scope (moved out, say): its row goes if there is one,
+ * and the memberships and manager links that name it stay, by DN, as
+ * the directory still has them. */
+static void
+mirror_out_of_scope(struct mirror *m, const char *id, const struct ds_error *err)
+{
+	log_obj_debug("mirror", "id=%s not mirrored: %s", id, err->msg);
+	store_batch_add_left(&m->batch, id);
+	mirror_note_change(m);
+}
+
 static void
 mirror_sink_entry(void *arg, const char *id, const struct ldapconn_entry *e)
 {
@@ -175,13 +189,17 @@ mirror_sink_entry(void *arg, const char *id, const struct ldapconn_entry *e)
 	struct ds_error err;
 	unsigned bad = 0;
 
-	switch (mirror_map_entry(&m->map, e, id, &m->batch, &bad, &err)) {
+	switch (mirror_map_entry(&m->map, &m->scope, e, id, &m->batch, &bad,
+	    &err)) {
 	case MIRROR_MAP_USER:
 	case MIRROR_MAP_GROUP:
 		if (bad)
 			log_obj_warning("mirror", "id=%s dn=\"%s\" skipped %u member values that are not DNs",
 			    id, ldapconn_entry_dn(e), bad);
 		break;
+	case MIRROR_MAP_OUT_OF_SCOPE:
+		mirror_out_of_scope(m, id, &err);
+		return;
 	case MIRROR_MAP_IGNORED:
 		log_obj_debug("mirror", "id=%s ignored: %s", id, err.msg);
 		return;
@@ -202,9 +220,13 @@ mirror_sink_entry_keep_members(void *arg, const char *id,
 	struct ds_error err;
 	struct store_group *g;
 
-	switch (mirror_map_entry(&m->map, e, id, &m->batch, NULL, &err)) {
+	switch (mirror_map_entry(&m->map, &m->scope, e, id, &m->batch, NULL,
+	    &err)) {
 	case MIRROR_MAP_GROUP:
 		break;
+	case MIRROR_MAP_OUT_OF_SCOPE:
+		mirror_out_of_scope(m, id, &err);
+		return;
 	case MIRROR_MAP_USER:        /* not a group after all: as sent */
 		mirror_note_change(m);
 		return;
@@ -842,14 +864,53 @@ mirror_filter_check(const char *f, struct ds_error *err)
 	return 0;
 }
 
+/* mirror.user_base or mirror.group_base (key), normalised into *out (NULL
+ * when empty): a DN inside mirror.base when that is set.  Errors name the
+ * file and line. */
+static int
+mirror_subtree(const struct config *cfg, const char *key, const char *value,
+    char **out, struct ds_error *err)
+{
+	char *nbase = NULL;
+	struct ds_error e;
+	int rc = 0;
+
+	*out = NULL;
+	if (value[0] == '\0')
+		return 0;
+	if (dn_normalize(value, out, &e) < 0)
+		return ds_error_set(err, "%s:%u: mirror.%s: not a DN: %s",
+		    cfg->path, config_line_of(cfg, "mirror", key), key, e.msg);
+	if (cfg->mirror_base[0] != '\0' &&
+	    dn_normalize(cfg->mirror_base, &nbase, &e) == 0 &&
+	    !dn_is_under(*out, nbase))
+		rc = ds_error_set(err, "%s:%u: mirror.%s: \"%s\" is not inside "
+		    "mirror.base \"%s\": nothing there would be found",
+		    cfg->path, config_line_of(cfg, "mirror", key), key, value,
+		    cfg->mirror_base);
+	free(nbase);
+	if (rc < 0) {
+		free(*out);
+		*out = NULL;
+	}
+	return rc;
+}
+
 int
 mirror_check_config(const struct config *cfg, struct ds_error *err)
 {
 	struct attrmap map;
 	struct ds_error e;
+	char *sub;
 
 	if (mirror_build_map(cfg, &map, &e) < 0)
 		return ds_error_set(err, "%s", e.msg);
+	if (mirror_subtree(cfg, "user_base", cfg->mirror_user_base, &sub, err) < 0)
+		return -1;
+	free(sub);
+	if (mirror_subtree(cfg, "group_base", cfg->mirror_group_base, &sub, err) < 0)
+		return -1;
+	free(sub);
 	if (mirror_filter_check(cfg->mirror_user_filter, &e) < 0)
 		return ds_error_set(err, "%s:%u: mirror.user_filter: %s", cfg->path,
 		    config_line_of(cfg, "mirror", "user_filter"), e.msg);
@@ -894,6 +955,13 @@ mirror_new(struct event_base *base, const struct config *cfg,
 	    cfg->mirror_max_delete_percent / 100.0);
 	store_set_delete_window(m->store, cfg->mirror_delete_guard_window_ms);
 	m->cfg_base = ds_strdup(cfg->mirror_base);
+	/* Checked by mirror_check_config() above. */
+	(void)mirror_subtree(cfg, "user_base", cfg->mirror_user_base,
+	    &m->user_base, err);
+	(void)mirror_subtree(cfg, "group_base", cfg->mirror_group_base,
+	    &m->group_base, err);
+	m->scope.user_base = m->user_base;
+	m->scope.group_base = m->group_base;
 	m->filter = mirror_build_filter(cfg, &m->map);
 	m->poll.unique_id = m->map.unique_id;
 	m->poll.member_attr = m->map.member;
@@ -927,6 +995,8 @@ mirror_free(struct mirror *m)
 	store_free(m->store);
 	event_free(m->timer);
 	free(m->cfg_base);
+	free(m->user_base);
+	free(m->group_base);
 	free(m->filter);
 	free(m);
 }

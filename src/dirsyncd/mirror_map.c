@@ -137,13 +137,14 @@ mirror_map_group(const struct attrmap *map, const struct ldapconn_entry *e,
 }
 
 enum mirror_map_result
-mirror_map_entry(const struct attrmap *map, const struct ldapconn_entry *e,
-    const char *id, struct store_batch *batch, unsigned *bad_members,
-    struct ds_error *err)
+mirror_map_entry(const struct attrmap *map, const struct mirror_scope *scope,
+    const struct ldapconn_entry *e, const char *id, struct store_batch *batch,
+    unsigned *bad_members, struct ds_error *err)
 {
 	const char *dn = ldapconn_entry_dn(e);
 	bool user = mirror_map_has_class(e, map->user_object_class);
 	bool group = !user && mirror_map_has_class(e, map->group_object_class);
+	const char *subtree = NULL;
 	char *dn_norm;
 
 	if (!user && !group) {
@@ -153,6 +154,14 @@ mirror_map_entry(const struct attrmap *map, const struct ldapconn_entry *e,
 	}
 	if (dn_normalize(dn, &dn_norm, err) < 0)
 		return MIRROR_MAP_ERROR;
+	if (scope != NULL)
+		subtree = user ? scope->user_base : scope->group_base;
+	if (subtree != NULL && !dn_is_under(dn_norm, subtree)) {
+		ds_error_set(err, "dn=\"%s\" is outside %s_base \"%s\"", dn,
+		    user ? "user" : "group", subtree);
+		free(dn_norm);
+		return MIRROR_MAP_OUT_OF_SCOPE;
+	}
 	if (user)
 		return mirror_map_user(map, e, id, ds_strdup(dn), dn_norm, batch);
 	return mirror_map_group(map, e, id, ds_strdup(dn), dn_norm, batch,

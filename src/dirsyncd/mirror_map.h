@@ -19,13 +19,23 @@ enum mirror_map_result {
 	MIRROR_MAP_GROUP,    /* a row was appended to batch->groups */
 	MIRROR_MAP_IGNORED,  /* neither class: not mirrored (err says why) */
 	MIRROR_MAP_ERROR,    /* malformed (err says what); nothing appended */
+	MIRROR_MAP_OUT_OF_SCOPE, /* a user or group outside its subtree of
+	                          * the scope: nothing appended */
 };
 
-/* Appends the row for entry (whose unique id is id) to batch.  Member
- * values that are not valid DNs are skipped and counted in *bad_members
- * (may be NULL). */
+/* The subtrees users and groups are mirrored from, as normalised DNs
+ * (dn_normalize); NULL: anywhere the search finds them. */
+struct mirror_scope {
+	const char *user_base;
+	const char *group_base;
+};
+
+/* Appends the row for entry (whose unique id is id) to batch, unless it
+ * lies outside scope (may be NULL).  Member values that are not valid
+ * DNs are skipped and counted in *bad_members (may be NULL). */
 enum mirror_map_result mirror_map_entry(const struct attrmap *map,
-    const struct ldapconn_entry *entry, const char *id,
-    struct store_batch *batch, unsigned *bad_members, struct ds_error *err);
+    const struct mirror_scope *scope, const struct ldapconn_entry *entry,
+    const char *id, struct store_batch *batch, unsigned *bad_members,
+    struct ds_error *err);
 
 #endif
