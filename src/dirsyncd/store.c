@@ -440,7 +440,7 @@ store_report_write(struct store_op *op)
 }
 
 /* Deletions outside a refresh go through the guard of
- * 006_persist_guard.sql, counted over delete_window_s; on Active
+ * 006_persist_guard.sql, counted over delete_window_ms; on Active
  * Directory they also take the links that name the entries gone. */
 static void
 store_queue_persist_delete(struct store_op *op, const struct store_params *p)
