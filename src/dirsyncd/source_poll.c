@@ -22,6 +22,7 @@
 #include <event2/event.h>
 
 #include "attrmap.h"
+#include "escape.h"
 #include "ldapconn.h"
 #include "ldapfetch.h"
 #include "log.h"
@@ -69,6 +70,7 @@ struct source {
 
 	/* Parameters (copies). */
 	char *base, *filter, *unique_id, *member_attr;
+	char *base_norm;         /* base normalised, NULL when it does not parse */
 	const char *attrs[POLL_ATTRS_MAX];
 	char *attr_store[POLL_ATTRS_MAX];
 	unsigned interval_ms, reconcile_ms, page_size, range_size;
@@ -88,6 +90,7 @@ struct source {
 	char server[512];        /* dsServiceName (AD) or URI (389-ds) */
 	char deleted_base[600];  /* CN=Deleted Objects,<default naming context> */
 	bool tombstones_warned;
+	bool tombstones_389_noted; /* the root-DN-only warning was logged */
 	bool deleted_probed;     /* the probe of deleted_base ran since start */
 	bool deleted_readable;   /* ... and the container's attributes came back */
 
@@ -493,7 +496,15 @@ poll_tombstones(struct source *src)
 		req.show_deleted = true;
 	} else if (src->is_389) {
 		/* 389-ds keeps deleted entries as nsTombstone entries in
-		 * place, returned only when the filter names the class. */
+		 * place, returned only when the filter names the class - and
+		 * only to the root DN (cn=Directory Manager): no ACI lets
+		 * another account see them, and the search then simply finds
+		 * nothing.  Say so once rather than lose deletions until the
+		 * reconcile without a word. */
+		if (!src->tombstones_389_noted)
+			log_obj_warning(POLL_LOG, "389-ds shows nsTombstone entries to its root DN only: unless the bind account is that DN, deletions are found by the full reconcile only (every %u s; see reconcile_interval)",
+			    src->reconcile_ms / 1000);
+		src->tombstones_389_noted = true;
 		snprintf(filter, sizeof(filter), "(&(objectClass=nsTombstone)(entryUSN>=%lld))",
 		    src->mark + 1);
 		req.base = src->base;
@@ -639,6 +650,102 @@ poll_search(struct source *src)
 	free(filter);
 }
 
+/* A 389-ds lastusn value.  The server prints its counter unsigned at
+ * times: a backend that has numbered no entry yet shows -1, or 2^64 - 2
+ * when it was added while the server ran.  Anything above LLONG_MAX
+ * means "nothing yet" too, i.e. -1, so that the next search asks for
+ * entryUSN >= 0 (strtoll would make it LLONG_MAX: a mark no entry ever
+ * passes, and mark + 1 overflows). */
+static bool
+poll_parse_lastusn(const char *s, long long *out)
+{
+	char *end;
+	unsigned long long u;
+
+	if (s == NULL || *s == '\0')
+		return false;
+	if (*s == '-')
+		return poll_parse_ll(s, out);
+	u = strtoull(s, &end, 10);
+	if (*end != '\0')
+		return false;
+	*out = u > (unsigned long long)LLONG_MAX ? -1 : (long long)u;
+	return true;
+}
+
+/* Does the 389-ds backend NAME hold part of the base's subtree?  The
+ * root DSE names each backend's suffix ("nsBackendSuffix:
+ * userroot:dc=example,dc=com"): the backend whose suffix holds the base
+ * counts, and so do backends of suffixes below the base (sub-suffixes a
+ * subtree search crosses into).  1: yes, 0: no, -1: not known (no
+ * nsBackendSuffix for it, or the base did not parse). */
+static int
+poll_389_backend_related(const struct source *src,
+    const struct ldapconn_entry *e, const char *name, size_t name_len)
+{
+	size_t n = ldapconn_entry_values(e, "nsBackendSuffix", NULL, 0);
+	const char **vals;
+	int related = -1;
+
+	if (n == 0 || src->base_norm == NULL)
+		return -1;
+	vals = ds_calloc(n, sizeof(*vals));
+	ldapconn_entry_values(e, "nsBackendSuffix", vals, n);
+	for (size_t i = 0; i < n && related != 1; i++) {
+		const char *colon = strchr(vals[i], ':');
+		char *suffix;
+		struct ds_error err;
+
+		if (colon == NULL || (size_t)(colon - vals[i]) != name_len ||
+		    strncasecmp(vals[i], name, name_len) != 0)
+			continue;
+		if (dn_normalize(colon + 1, &suffix, &err) < 0)
+			continue;
+		related = dn_is_under(src->base_norm, suffix) ||
+		    dn_is_under(suffix, src->base_norm);
+		free(suffix);
+	}
+	free(vals);
+	return related;
+}
+
+/* 389-ds: the USN plug-in in global mode shows one "lastusn"; otherwise
+ * each backend counts on its own ("lastusn;userroot",
+ * "lastusn;changelog" for the retro changelog, one per other suffix).
+ * The mark is the smallest counter of the backends that hold the base's
+ * entries: the smallest of all would stop at the quietest backend's (an
+ * empty suffix stays at -1), and every poll would then read again every
+ * entry changed since.  Without nsBackendSuffix (it names which backend
+ * holds what) every backend counts, as before. */
+static long long
+poll_389_lastusn(struct source *src, const struct ldapconn_entry *e)
+{
+	long long related_min = LLONG_MIN, any_min = LLONG_MIN, x;
+	const char *v;
+
+	for (size_t i = 0; i < ldapconn_entry_attr_count(e); i++) {
+		const char *name = ldapconn_entry_attr_name(e, i);
+		int related;
+
+		if (strncasecmp(name, "lastusn", 7) != 0 ||
+		    (name[7] != '\0' && name[7] != ';'))
+			continue;
+		if (ldapconn_entry_values(e, name, &v, 1) != 1 ||
+		    !poll_parse_lastusn(v, &x))
+			continue;
+		src->is_389 = true;
+		if (name[7] == '\0')
+			return x;   /* global mode: one counter for everything */
+		if (any_min == LLONG_MIN || x < any_min)
+			any_min = x;
+		related = poll_389_backend_related(src, e, name + 8,
+		    strlen(name + 8));
+		if (related == 1 && (related_min == LLONG_MIN || x < related_min))
+			related_min = x;
+	}
+	return related_min != LLONG_MIN ? related_min : any_min;
+}
+
 /* The root DSE of this poll: the mark is read before anything it covers. */
 static void
 poll_on_root_dse(const struct ldapconn_entry *e, void *arg)
@@ -652,21 +759,8 @@ poll_on_root_dse(const struct ldapconn_entry *e, void *arg)
 		src->is_ad = true;
 		usn = x;
 	}
-	/* 389-ds: lastusn (global) or lastusn;<backend>; per-backend counters
-	 * are independent, so the smallest is the safe mark. */
-	for (size_t i = 0; !src->is_ad && i < ldapconn_entry_attr_count(e); i++) {
-		const char *name = ldapconn_entry_attr_name(e, i);
-
-		if (strncasecmp(name, "lastusn", 7) != 0 ||
-		    (name[7] != '\0' && name[7] != ';'))
-			continue;
-		if (ldapconn_entry_values(e, name, &v, 1) == 1 &&
-		    poll_parse_ll(v, &x)) {
-			src->is_389 = true;
-			if (usn == LLONG_MIN || x < usn)
-				usn = x;
-		}
-	}
+	if (!src->is_ad)
+		usn = poll_389_lastusn(src, e);
 	if (usn != LLONG_MIN)
 		src->next_mark = usn;
 	if ((v = poll_first(e, "dsServiceName")) != NULL)
@@ -731,7 +825,8 @@ static int
 poll_begin(struct source *src)
 {
 	static const char *const attrs[] = { "highestCommittedUSN", "lastusn",
-		"dsServiceName", "defaultNamingContext", "currentTime", NULL };
+		"nsBackendSuffix", "dsServiceName", "defaultNamingContext",
+		"currentTime", NULL };
 	static const struct ldapconn_search_cbs cbs = {
 		.entry = poll_on_root_dse, .done = poll_on_root_dse_done,
 	};
@@ -818,6 +913,7 @@ poll_free(struct source *src)
 	free(src->seen_prev.v);
 	free(src->seen_next.v);
 	free(src->base);
+	free(src->base_norm);
 	free(src->filter);
 	free(src->unique_id);
 	free(src->member_attr);
@@ -830,6 +926,7 @@ poll_start(enum poll_kind kind, struct ldapconn *lc,
     struct ds_error *err)
 {
 	struct source *src;
+	struct ds_error nerr;
 	size_t n = 0;
 
 	if (p->evbase == NULL || p->unique_id == NULL || p->unique_id[0] == '\0') {
@@ -841,6 +938,10 @@ poll_start(enum poll_kind kind, struct ldapconn *lc,
 	src->lc = lc;
 	src->sink = *sink;
 	src->base = ds_strdup(p->base);
+	/* Only to pick the 389-ds backends that hold the base; when it does
+	 * not parse, every backend's counter counts. */
+	if (dn_normalize(p->base, &src->base_norm, &nerr) < 0)
+		src->base_norm = NULL;
 	src->filter = ds_strdup(p->filter);
 	src->unique_id = ds_strdup(p->unique_id);
 	src->member_attr = ds_strdup(p->member_attr ? p->member_attr : "member");

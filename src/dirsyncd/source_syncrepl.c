@@ -8,9 +8,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/event.h>
+
 #include "ldapconn.h"
 #include "log.h"
 #include "syncrepl_proto.h"
+
+/* A refresh that hears nothing from the server for this long is said to
+ * be stalled, once, with the likely reason (syncrepl_quiet_cb). */
+#ifndef SYNCREPL_REFRESH_QUIET_MS
+#define SYNCREPL_REFRESH_QUIET_MS 60000
+#endif
 
 struct source {
 	struct ldapconn *lc;
@@ -20,6 +28,9 @@ struct source {
 	bool refreshing;          /* refresh phase not finished yet */
 	bool present_phase;       /* a present phase ended during this refresh */
 	unsigned long entries;    /* entry messages, for the log */
+	struct event *quiet;      /* refresh stall check; NULL without evbase */
+	long long last_msg_ms;    /* ds_monotonic_ms() of the last message */
+	bool quiet_warned;
 	/* The mirror stops (frees) the source from inside a sink call when a
 	 * batch cannot be written: a cookie reported after the entry, the
 	 * log line and persist() after refresh_end(), the next id of a
@@ -66,6 +77,7 @@ syncrepl_on_entry(const struct ldapconn_entry *e, void *arg)
 	size_t len;
 	char id[SYNCREPL_PROTO_UUID_STRLEN];
 
+	src->last_msg_ms = ds_monotonic_ms();
 	if (!ldapconn_entry_control(e, SYNCREPL_PROTO_OID_STATE, &val, &len)) {
 		log_obj_warning("mirror", "entry without Sync State control dn=\"%s\"; ignored",
 		    ldapconn_entry_dn(e));
@@ -104,6 +116,8 @@ syncrepl_refresh_done(struct source *src, bool present_phase)
 	if (!src->refreshing)
 		return;
 	src->refreshing = false;
+	if (src->quiet != NULL)
+		evtimer_del(src->quiet);
 	/* Without a cookie the server sent the whole content, so whatever it
 	 * did not send is gone whichever phase it ended with; and after a
 	 * present phase (§3.4), even one followed by a delete phase, every
@@ -158,6 +172,7 @@ syncrepl_on_intermediate(const char *oid, const void *value, size_t len,
 	struct syncrepl_proto_info_value info;
 	struct ds_error err;
 
+	src->last_msg_ms = ds_monotonic_ms();
 	if (oid == NULL || strcmp(oid, SYNCREPL_PROTO_OID_INFO) != 0)
 		return;
 	if (syncrepl_proto_info_decode(value, len, SYNCREPL_PROTO_UUIDS_MAX,
@@ -208,6 +223,32 @@ syncrepl_on_done(int rc, const char *text, const struct ldapconn_controls *ctrls
 	src->sink.ended(src->sink.arg, why);
 }
 
+/* RFC 4533 ends a refresh with refreshDone, or the search with an error.
+ * 389-ds 2.3 does neither when the bind account reaches its size or
+ * look-through limit (nsSizeLimit, nsLookThroughLimit; by default
+ * nsslapd-sizelimit 2000 and nsslapd-lookthroughlimit 5000): it sends
+ * that many entries and then nothing, the persist phase never comes and
+ * nothing says why.  So a refresh quiet for SYNCREPL_REFRESH_QUIET_MS is
+ * reported once, with that reason; it goes on waiting (a slow server may
+ * still finish). */
+static void
+syncrepl_quiet_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct source *src = arg;
+
+	(void)fd;
+	(void)what;
+	if (src->stopped || !src->refreshing || src->quiet_warned ||
+	    ds_monotonic_ms() - src->last_msg_ms < SYNCREPL_REFRESH_QUIET_MS)
+		return;
+	src->quiet_warned = true;
+	log_obj_warning("mirror", "refresh stalled: no message from the server for %d s after %lu entries; "
+	    "389-ds stops a refresh without a word when the bind account reaches its size or look-through limit: "
+	    "set nsSizeLimit and nsLookThroughLimit to -1 on that account (or raise nsslapd-sizelimit and "
+	    "nsslapd-lookthroughlimit, 2000 and 5000 by default)",
+	    SYNCREPL_REFRESH_QUIET_MS / 1000, src->entries);
+}
+
 static struct source *
 syncrepl_start(struct ldapconn *lc, const struct source_params *p,
     const struct source_sink *sink, struct ds_error *err)
@@ -231,6 +272,18 @@ syncrepl_start(struct ldapconn *lc, const struct source_params *p,
 	src->sink = *sink;
 	src->full = p->cookie == NULL || p->cookie_len == 0;
 	src->refreshing = true;
+	src->last_msg_ms = ds_monotonic_ms();
+	if (p->evbase != NULL) {
+		/* Checked four times per period: the warning comes at most a
+		 * quarter period late. */
+		struct timeval tv = { SYNCREPL_REFRESH_QUIET_MS / 4000,
+			(SYNCREPL_REFRESH_QUIET_MS / 4 % 1000) * 1000 };
+
+		src->quiet = event_new(p->evbase, -1, EV_PERSIST,
+		    syncrepl_quiet_cb, src);
+		if (src->quiet != NULL)
+			evtimer_add(src->quiet, &tv);
+	}
 	ctrl = (struct ldapconn_control){ .oid = SYNCREPL_PROTO_OID_REQUEST,
 		.value = req, .len = req_len, .critical = true };
 	sreq = (struct ldapconn_search_req){ .base = p->base,
@@ -241,7 +294,7 @@ syncrepl_start(struct ldapconn *lc, const struct source_params *p,
 	if (ldapconn_search_ext(lc, &sreq, &cbs, src, &src->op) < 0) {
 		ds_error_set(err, "cannot send the sync search");
 		free(req);
-		free(src);
+		syncrepl_free(src);
 		return NULL;
 	}
 	free(req);
@@ -256,6 +309,8 @@ syncrepl_stop(struct source *src)
 	if (src == NULL || src->stopped)
 		return;
 	src->stopped = true;
+	if (src->quiet != NULL)
+		evtimer_del(src->quiet);
 	if (src->op != 0)
 		ldapconn_abandon(src->lc, src->op);
 	src->op = 0;
@@ -266,6 +321,8 @@ syncrepl_stop(struct source *src)
 static void
 syncrepl_free(struct source *src)
 {
+	if (src->quiet != NULL)
+		event_free(src->quiet);
 	free(src);
 }
 
