@@ -159,7 +159,7 @@ harness_write_mirror_config "${conf_lines[@]}"
 DIRSYNCD_CONF=$HARNESS_DIR/dirsync.conf
 DIRSYNCD_LOG=$HARNESS_DIR/dirsyncd.log
 HARNESS_STATUS_SOCKET=$HARNESS_DIR/status.sock
-say "(b) initial sync: polling the phase every $POLL_MS ms"
+say "(b) initial sync: until the daemon logs phase=persist"
 bench_initial_sync "$DIRSYNCD_CONF" "$DIRSYNCD_LOG"
 sync_ms=$SYNC_MS
 rss_sync_kb=$(harness_vmhwm_kb "$DIRSYNCD_PID")
