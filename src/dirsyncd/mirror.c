@@ -354,6 +354,7 @@ mirror_sink_ended(void *arg, const char *why)
 
 static void
 mirror_write_done(const struct store_write_report *r, void *arg);
+static void mirror_counts_refresh(struct mirror *m, time_t now);
 
 
 /* Which refresh step the batch about to be written is. */
@@ -445,10 +446,11 @@ mirror_write_done(const struct store_write_report *r, void *arg)
 	if (m->persist_pending && m->refresh == MIRROR_REFRESH_OFF) {
 		m->persist_pending = false;
 		m->last_restart_reason[0] = '\0';
-		/* Counts right away, so the first look at the steady state
-		 * shows the real numbers. */
+		/* Counts right away, not at the next tick, so the first look
+		 * at the steady state shows the real numbers. */
 		m->counts_at = 0;
 		mirror_set_phase(m, MIRROR_PERSIST);
+		mirror_counts_refresh(m, time(NULL));
 	}
 	if (m->paused) {
 		ldapconn_set_reading(m->lc, true);
@@ -701,11 +703,11 @@ mirror_counts_done(bool ok, const struct store_counts *c, void *arg)
 	m->st.dangling_managers = c->dangling_managers;
 }
 
-void
-mirror_tick(struct mirror *m)
+/* Ask for the counts when they may have changed, at most every
+ * MIRROR_COUNTS_EVERY seconds. */
+static void
+mirror_counts_refresh(struct mirror *m, time_t now)
 {
-	time_t now = time(NULL);
-
 	if (m->counts_dirty && !m->counts_busy && m->schema_ready &&
 	    now - m->counts_at >= MIRROR_COUNTS_EVERY &&
 	    store_counts(m->store, mirror_counts_done, m) == 0) {
@@ -713,6 +715,14 @@ mirror_tick(struct mirror *m)
 		m->counts_dirty = false;
 		m->counts_at = now;
 	}
+}
+
+void
+mirror_tick(struct mirror *m)
+{
+	time_t now = time(NULL);
+
+	mirror_counts_refresh(m, now);
 	if (m->phase == MIRROR_PERSIST && m->st.guard_count == 0 &&
 	    store_batch_size(&m->batch) == 0)
 		backoff_reset(&m->backoff);

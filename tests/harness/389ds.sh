@@ -104,7 +104,6 @@
 
 DS389_PID=
 DS389_DIR=
-_DS389_TRAP=0
 
 # Bump when the template's content changes: old templates are ignored.
 _DS389_TEMPLATE_FORMAT=1
@@ -505,7 +504,7 @@ harness_start_389ds_again() {
 # ns-slapd with -d 0 stays in the foreground (we own its pid; it logs to
 # its files as usual); wait until it answers.
 _ds389_run() {
-	_ds389_install_trap
+	harness_on_exit _ds389_on_exit
 	rm -f "$DS389_DIR/run/ldapi" "$DS389_DIR/run/slapd-$_DS389_INSTANCE.pid"
 	"$(_ds389_bin)" -D "$DS389_CONFIG_DIR" \
 	    -i "$DS389_DIR/run/slapd-$_DS389_INSTANCE.pid" -d 0 \
@@ -548,34 +547,16 @@ harness_stop_389ds() {
 	DS389_PID=
 }
 
-# lib.sh's EXIT trap knows slapd and PostgreSQL; put ours in front of it,
-# keeping the exit status it reports.  When samba.sh installed its trap
-# first, ours runs it after stopping 389-ds.
-_ds389_install_trap() {
-	((_DS389_TRAP)) && return 0
-	trap '_ds389_exit_trap' EXIT
-	_DS389_TRAP=1
-}
-_ds389_exit_trap() {
-	local rc=$?
-	set +e
-	# A test that passed leaves nothing to read: no need to wait for a
-	# clean shutdown of a directory about to be deleted.
-	if [[ $rc == 0 || $rc == 77 ]] && [[ ${KEEP_HARNESS:-0} != 1 ]]; then
-		harness_stop_389ds --kill >/dev/null 2>&1
+# At the end of the test (harness_on_exit).  A test that passed leaves
+# nothing to read: no need to wait for a clean shutdown of a directory
+# about to be deleted.
+_ds389_on_exit() {
+	if [[ $1 == 0 || $1 == 77 ]] && [[ ${KEEP_HARNESS:-0} != 1 ]]; then
+		harness_stop_389ds --kill
 	else
-		harness_stop_389ds >/dev/null 2>&1
-	fi
-	# Each cleanup reads the test's status from $?: set it just before.
-	if ((${_SAMBA_TRAP:-0})); then
-		_ds389_status "$rc"
-		_samba_exit_trap
-	else
-		_ds389_status "$rc"
-		_harness_cleanup
+		harness_stop_389ds
 	fi
 }
-_ds389_status() { return "$1"; }
 
 # ---------------------------------------------------------------------------
 # Offline load
@@ -683,25 +664,9 @@ ds389_uuid_of() {
 # plug-in would leave the directory: each DN first removed from every
 # group listing it as a member, then deleted (one ldapmodify run).
 ds389_delete_refint() {
-	local dn f group ldif=
-	for dn; do
-		f=$(harness_ldap_filter_escape "$dn")
-		while IFS= read -r group; do
-			[[ -n $group ]] || continue
-			ldif+="dn:: $(printf '%s' "$group" | base64 -w0)
-changetype: modify
-delete: member
-member:: $(printf '%s' "$dn" | base64 -w0)
-
-"
-		done < <(ds389_ldapsearch -b "$LDAP_BASE" "(member=$f)" 1.1 |
-		    _harness_ldif_dns)
-		ldif+="dn:: $(printf '%s' "$dn" | base64 -w0)
-changetype: delete
-
-"
-	done
-	printf '%s' "$ldif" | ds389_ldif
+	local ldif
+	ldif=$(_harness_refint_ldif ds389_ldapsearch "$@")
+	printf '%s\n' "$ldif" | ds389_ldif
 }
 
 # harness_write_mirror_config_389ds [--file F] [--socket S] [LINES] -

@@ -69,6 +69,7 @@ HARNESS_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 HARNESS_DIR=
 HARNESS_PORT_LOCKDIR=${TMPDIR:-/tmp}/dirsync-test-ports
 HARNESS_DIRSYNCD_PIDS=()  # every dirsyncd we spawned (stopped at exit)
+HARNESS_EXIT_HOOKS=()     # harness_on_exit: more servers to stop
 SLAPD_PID=
 SLAPD_DIR=
 PG_DIR=
@@ -103,12 +104,27 @@ _harness_signal() {
 	exit "$1"
 }
 
+# harness_on_exit FN - the other server libraries (samba.sh, 389ds.sh)
+# stop their servers this way: at the end of the test, whatever ends it,
+# FN STATUS runs (STATUS: the test's exit status) after the daemons are
+# stopped and before slapd and PostgreSQL.  Registering twice is once.
+harness_on_exit() {
+	local h
+	for h in "${HARNESS_EXIT_HOOKS[@]}"; do
+		[[ $h != "$1" ]] || return 0
+	done
+	HARNESS_EXIT_HOOKS+=("$1")
+}
+
 _harness_cleanup() {
-	local rc=$? pid
+	local rc=$? pid hook
 	set +e
 	trap - EXIT INT TERM
 	for pid in "${HARNESS_DIRSYNCD_PIDS[@]}"; do
 		_harness_kill_wait "$pid" 5
+	done
+	for hook in "${HARNESS_EXIT_HOOKS[@]}"; do
+		"$hook" "$rc" >/dev/null 2>&1
 	done
 	harness_stop_slapd >/dev/null 2>&1
 	if [[ $HARNESS_PG_STARTED == 1 ]]; then
@@ -1155,25 +1171,31 @@ harness_ldap_filter_escape() {
 # group that lists it as a member, then deleted (one ldapmodify run).
 # Manager values that name it are left dangling on purpose.
 harness_ldap_delete_refint() {
-	local dn f group ldif=
+	local ldif
+	# Built whole first, so the changes reach the server in one burst.
+	ldif=$(_harness_refint_ldif harness_ldapsearch "$@")
+	printf '%s\n' "$ldif" | harness_ldif
+}
+
+# _harness_refint_ldif SEARCH DN... - the LDIF of harness_ldap_delete_refint
+# for the server SEARCH (an ldapsearch wrapper: harness_ldapsearch,
+# ds389_ldapsearch) reaches: each DN removed from every group listing it
+# as a member, then deleted.
+_harness_refint_ldif() {
+	local search=$1 dn f group
+	shift
 	for dn; do
 		f=$(harness_ldap_filter_escape "$dn")
 		while IFS= read -r group; do
 			[[ -n $group ]] || continue
-			ldif+="dn:: $(printf '%s' "$group" | base64 -w0)
-changetype: modify
-delete: member
-member:: $(printf '%s' "$dn" | base64 -w0)
-
-"
-		done < <(harness_ldapsearch -b "$LDAP_BASE" "(member=$f)" 1.1 |
+			printf 'dn:: %s\nchangetype: modify\ndelete: member\nmember:: %s\n\n' \
+			    "$(printf '%s' "$group" | base64 -w0)" \
+			    "$(printf '%s' "$dn" | base64 -w0)"
+		done < <("$search" -b "$LDAP_BASE" "(member=$f)" 1.1 |
 		    _harness_ldif_dns)
-		ldif+="dn:: $(printf '%s' "$dn" | base64 -w0)
-changetype: delete
-
-"
+		printf 'dn:: %s\nchangetype: delete\n\n' \
+		    "$(printf '%s' "$dn" | base64 -w0)"
 	done
-	printf '%s' "$ldif" | harness_ldif
 }
 
 # The DNs in LDIF on stdin, one a line, base64 decoded.

@@ -96,7 +96,6 @@
 SAMBA_PID=
 SAMBA_DIR=
 SAMBA_HOST=
-_SAMBA_TRAP=0
 
 # Bump when the template's content changes: old templates are ignored.
 _SAMBA_TEMPLATE_FORMAT=1
@@ -407,7 +406,7 @@ harness_start_samba_again() {
 # group of its own (--no-process-group: a ^C of make reaches it too),
 # logging to $SAMBA_LOG; wait until LDAP and LDAPS answer.
 _samba_run() {
-	_samba_install_trap
+	harness_on_exit _samba_on_exit
 	rm -f "$SAMBA_DIR/run/samba.pid"   # left by a killed run
 	"$(_samba_bin)" -F --no-process-group --debug-stdout \
 	    -M "${HARNESS_SAMBA_MODEL:-single}" -d "${HARNESS_SAMBA_DEBUG:-1}" \
@@ -443,23 +442,8 @@ harness_stop_samba() {
 	SAMBA_PID=
 }
 
-# lib.sh's EXIT trap knows slapd and PostgreSQL; put ours in front of it,
-# keeping the exit status it reports.
-_samba_install_trap() {
-	((_SAMBA_TRAP)) && return 0
-	trap '_samba_exit_trap' EXIT
-	_SAMBA_TRAP=1
-}
-_samba_exit_trap() {
-	local rc=$?
-	# set -e still holds in the trap: without +e the non-zero status of a
-	# failed test would end the shell before the harness's own cleanup.
-	set +e
-	harness_stop_samba >/dev/null 2>&1
-	_samba_status "$rc"
-	_harness_cleanup
-}
-_samba_status() { return "$1"; }
+# At the end of the test (harness_on_exit).
+_samba_on_exit() { harness_stop_samba; }
 
 # ---------------------------------------------------------------------------
 # Clients
