@@ -52,6 +52,11 @@ static const char sql_stage_deleted[] =
     "SELECT dir_store_stage_deleted($1, $2)";
 static const char sql_bulk_finish[] =
     "SELECT * FROM dir_store_bulk_finish($1)";
+/* A whole staged batch in one statement (008_stage_batch.sql). */
+static const char sql_stage_batch[] =
+    "SELECT dir_store_stage_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
+    "$11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, "
+    "$25)";
 static const char sql_confirm[] =
     "SELECT * FROM dir_store_confirm_deletes($1)";
 
@@ -114,6 +119,7 @@ enum store_step {
 	STORE_STEP_STAGE_USERS,  /* bulk: append to the staging tables */
 	STORE_STEP_STAGE_GROUPS,
 	STORE_STEP_STAGE_DELETED,
+	STORE_STEP_STAGE_BATCH,  /* bulk: all of a batch, one statement */
 	STORE_STEP_BULK_FINISH,  /* bulk: staging into the mirror */
 	STORE_STEP_MEMBER_CHANGES,  /* member values added and removed */
 };
@@ -139,6 +145,7 @@ static const char *const store_step_names[] = {
 	[STORE_STEP_STAGE_USERS] = "stage_users",
 	[STORE_STEP_STAGE_GROUPS] = "stage_groups",
 	[STORE_STEP_STAGE_DELETED] = "stage_deleted",
+	[STORE_STEP_STAGE_BATCH] = "stage_batch",
 	[STORE_STEP_BULK_FINISH] = "bulk_finish",
 	[STORE_STEP_MEMBER_CHANGES] = "member_changes",
 };
@@ -581,6 +588,35 @@ store_queue_stage(struct store_op *op, const struct store_batch *b,
 	}
 }
 
+/* A batch of a bulk load before the last one: one statement, which
+ * PostgreSQL runs as a transaction of its own (see 008_stage_batch.sql
+ * for why not several). */
+static void
+store_queue_stage_batch(struct store_op *op, const struct store_batch *b,
+    const struct store_params *p)
+{
+	struct store *s = op->s;
+	char ord[32];
+	const char *v[3 + STORE_NUSER + 1 + STORE_NGROUP + 3 + 1] = {
+		s->source, b->refresh == STORE_REFRESH_BEGIN ? "t" : "f", ord,
+	};
+	size_t i = 3;
+
+	if (b->refresh == STORE_REFRESH_BEGIN)
+		s->bulk_ord = 1;
+	snprintf(ord, sizeof(ord), "%lld", s->bulk_ord);
+	for (size_t k = 0; k < DS_ARRAY_SIZE(p->user); k++)
+		v[i++] = p->user[k];
+	for (size_t k = 0; k < DS_ARRAY_SIZE(p->group); k++)
+		v[i++] = p->group[k];
+	for (size_t k = 0; k < DS_ARRAY_SIZE(p->members); k++)
+		v[i++] = p->members[k];
+	v[i++] = p->deleted;
+	store_send(op, STORE_STEP_STAGE_BATCH, sql_stage_batch, (int)i, v);
+	s->bulk_ord += (long long)(b->user_count + b->group_count +
+	    b->deleted_count);
+}
+
 /* A batch of a bulk load: staged in a short transaction of its own; the
  * refresh's last batch also moves everything into the mirror and stores
  * the cookie, in one transaction.  Until then no cookie is stored (it
@@ -600,13 +636,13 @@ store_queue_bulk(struct store_op *op, const struct store_batch *b,
 		s->bulk_cookie = p->cookie;
 		p->cookie = NULL;
 	}
-	store_queue_open(op, b->refresh == STORE_REFRESH_BEGIN);
-	store_queue_stage(op, b, p);
 	if (b->refresh != STORE_REFRESH_END_PRESENT &&
 	    b->refresh != STORE_REFRESH_END_DELETE) {
-		store_send(op, STORE_STEP_COMMIT, "COMMIT", 0, NULL);
+		store_queue_stage_batch(op, b, p);
 		return;
 	}
+	store_queue_open(op, false);
+	store_queue_stage(op, b, p);
 	op->bulk_end = true;
 	store_send(op, STORE_STEP_BULK_FINISH, sql_bulk_finish, 1, v);
 	store_queue_close(op, s->bulk_cookie, s->bulk_cookie != NULL);
