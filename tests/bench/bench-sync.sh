@@ -10,7 +10,7 @@
 #   (e) a psql COPY of the same rows into unlogged tables (best of
 #       BENCH_SEARCH_RUNS): the raw write cost
 #   (b) dirsyncd's initial sync, from process start (schema already
-#       migrated) until `dirsyncctl sync` reports phase persist
+#       migrated) until it logs phase=persist (best of BENCH_SYNC_RUNS)
 #   (c) dirsyncd's peak RSS (VmHWM) after the sync and at the end
 #   (d) latency from an LDAP modify returning to the change being visible
 #       through LISTEN dirsync_directory, p50/p99 over BENCH_MODIFIES
@@ -23,9 +23,9 @@
 #
 # Sizes (environment): BENCH_USERS (100000), BENCH_GROUPS (5000),
 # BENCH_MEMBERSHIPS (200000), BENCH_LEVELS (8), BENCH_MODIFIES (1000),
-# BENCH_SEARCH_RUNS (3), BENCH_POLL_MS (50), BENCH_BATCH_SIZE (the
-# daemon's default), BENCH_COMPARE (1: check the mirror with
-# mirror-compare afterwards).  A quick run: BENCH_USERS=10000
+# BENCH_SEARCH_RUNS (3), BENCH_SYNC_RUNS (3), BENCH_POLL_MS (50),
+# BENCH_BATCH_SIZE (the daemon's default), BENCH_COMPARE (1: check the
+# mirror with mirror-compare afterwards).  A quick run: BENCH_USERS=10000
 # BENCH_GROUPS=500 BENCH_MEMBERSHIPS=20000 BENCH_MODIFIES=200.
 # NOTIFY_LATENCY: the helper binary (default: the build's, else compiled
 # into the temp dir with cc, libpq and libldap).
@@ -41,6 +41,7 @@ MEMBERSHIPS=${BENCH_MEMBERSHIPS:-200000}
 LEVELS=${BENCH_LEVELS:-8}
 MODIFIES=${BENCH_MODIFIES:-1000}
 RUNS=${BENCH_SEARCH_RUNS:-3}
+SYNC_RUNS=${BENCH_SYNC_RUNS:-3}
 POLL_MS=${BENCH_POLL_MS:-50}
 BATCH=${BENCH_BATCH_SIZE:-}
 COMPARE=${BENCH_COMPARE:-1}
@@ -152,19 +153,34 @@ wait_for "schema migrated" 60 schema_done ||
     harness_die "warm-up: schema not migrated (see $HARNESS_DIR/dirsyncd-warmup.log)"
 harness_sync_wait_phase persist 30 || say "warm-up: no persist phase; going on"
 harness_stop_dirsyncd "$warm"
-pg_sql 'DELETE FROM dir_group_member; DELETE FROM dir_group;
-        DELETE FROM dir_user; DELETE FROM dir_sync_state' >/dev/null
+
+# An empty mirror and no sync state, as on a first start.  TRUNCATE (the
+# approval tables referencing dir_user are empty here): a DELETE would
+# leave the next load a table of dead rows.
+empty_mirror() {
+	pg_sql 'TRUNCATE dir_group_member, dir_group, dir_user, dir_sync_state
+	        CASCADE' >/dev/null 2>&1
+	pg_sql 'VACUUM ANALYZE' >/dev/null 2>&1
+}
 
 harness_write_mirror_config "${conf_lines[@]}"
 DIRSYNCD_CONF=$HARNESS_DIR/dirsync.conf
 DIRSYNCD_LOG=$HARNESS_DIR/dirsyncd.log
 HARNESS_STATUS_SOCKET=$HARNESS_DIR/status.sock
-say "(b) initial sync: until the daemon logs phase=persist"
-bench_initial_sync "$DIRSYNCD_CONF" "$DIRSYNCD_LOG"
-sync_ms=$SYNC_MS
+# Best of SYNC_RUNS, as (a) is best of RUNS: the same statistic on both
+# sides of the ratio.  The last run's daemon stays for (c) and (d).
+say "(b) initial sync, best of $SYNC_RUNS: until the daemon logs phase=persist"
+sync_ms=
+for ((i = 1; i <= SYNC_RUNS; i++)); do
+	empty_mirror
+	bench_initial_sync "$DIRSYNCD_CONF" "$DIRSYNCD_LOG"
+	say "  run $i: $SYNC_MS ms"
+	[[ -n $sync_ms && $sync_ms -le $SYNC_MS ]] || sync_ms=$SYNC_MS
+	((i == SYNC_RUNS)) || harness_stop_dirsyncd "$DIRSYNCD_PID"
+done
 rss_sync_kb=$(harness_vmhwm_kb "$DIRSYNCD_PID")
 mirrored=$(pg_sql 'SELECT count(*) FROM dir_user')
-say "(b) persist after $sync_ms ms; $mirrored users in dir_user; VmHWM $rss_sync_kb KiB"
+say "(b) persist after $sync_ms ms at best; $mirrored users in dir_user; VmHWM $rss_sync_kb KiB"
 [[ $mirrored == "$USERS" ]] || say "WARNING: $mirrored users mirrored, $USERS expected"
 
 # ---- (d) NOTIFY latency -------------------------------------------------------------------
@@ -210,7 +226,7 @@ row "(a) paged ldapsearch, best of $RUNS" "$search_ms ms" "" "" "" ""
 row "(a') same, syncrepl refreshOnly" "$syncsearch_ms ms" "(a) $search_ms ms" \
     "$(ratio "$syncsearch_ms" "$search_ms")" "" ""
 row "(e) COPY into unlogged tables" "$copy_ms ms" "" "" "" ""
-row "(b) initial sync to persist" "$sync_ms ms" "(a) $search_ms ms" "$ratio" "<= 1.5" "$b_ok"
+row "(b) initial sync to persist, best of $SYNC_RUNS" "$sync_ms ms" "(a) $search_ms ms" "$ratio" "<= 1.5" "$b_ok"
 row "    same, against (a) + (e)" "$sync_ms ms" "(a)+(e) $((search_ms + copy_ms)) ms" \
     "$(ratio "$sync_ms" $((search_ms + copy_ms)))" "" ""
 row "(c) peak RSS after the sync" "$(mb "$rss_sync_kb")" "" "" "" ""
