@@ -65,6 +65,7 @@ struct mirror {
 	bool end_requested;         /* refresh_end seen, END not written */
 	bool end_present;           /* ... with present-phase semantics */
 	bool forget_cookie;         /* next start: full refresh, clear cookie */
+	bool started_full;          /* this run started without a cookie */
 	bool clear_cookie_pending;  /* first batch of that refresh clears it */
 	bool paused;                /* LDAP reading paused (both batches full) */
 	bool persist_pending;       /* refresh over; PERSIST once END commits */
@@ -178,6 +179,13 @@ static void
 mirror_out_of_scope(struct mirror *m, const char *id, const struct ds_error *err)
 {
 	log_obj_debug("mirror", "id=%s not mirrored: %s", id, err->msg);
+	/* In the refresh of a run that started without a cookie, which ends
+	 * by deleting whatever it did not write (present mode), leaving the
+	 * entry out is enough; a deletion there would also turn an initial
+	 * load's plain insert into the sorted one (007_bulk_plain.sql). */
+	if (m->started_full && m->refresh != MIRROR_REFRESH_OFF &&
+	    !m->end_requested)
+		return;
 	store_batch_add_left(&m->batch, id);
 	mirror_note_change(m);
 }
@@ -540,6 +548,7 @@ mirror_state_loaded(bool ok, const struct store_state *state, const char *error,
 	}
 	m->st.guard_count = state->guard_count;
 	full = m->forget_cookie || state->cookie == NULL || state->cookie_len == 0;
+	m->started_full = full;
 	if (m->forget_cookie) {
 		m->clear_cookie_pending = true;
 		m->forget_cookie = false;
