@@ -75,7 +75,7 @@ ctl_sync_print(const struct xmlin_doc *doc, const struct xmlin_node *s)
 	printf("  entries received %s, batches written %s\n",
 	    ctl_sync_attr(doc, s, "entries"), ctl_sync_attr(doc, s, "batches"));
 	if (strcmp(ctl_sync_attr(doc, s, "guard"), "0") != 0)
-		printf("  DELETE GUARD: %s users would be deleted; nothing was.\n"
+		printf("  DELETE GUARD: %s users held back from deletion (still mirrored).\n"
 		    "  Check the directory, then run: dirsyncctl sync --confirm-deletes\n",
 		    ctl_sync_attr(doc, s, "guard"));
 	if ((e = xmlin_child(s, "last-error")) != NULL)
