@@ -6,7 +6,7 @@
 #   harness_init
 #   harness_need_389ds            # exit 77 when 389-ds-base is missing
 #   harness_start_389ds           # exports LDAP_URI, LDAP_BASE, ... (below)
-#   ds389_ldap_load "$HARNESS_DIR/directory.ldif"
+#   harness_ldap_load "$HARNESS_DIR/directory.ldif"
 #   harness_write_mirror_config_389ds '[mirror]' 'mode = syncrepl'
 #   harness_mirror_compare_389ds --flat
 #
@@ -39,8 +39,8 @@
 #   USN                     entryUSN, lastusn;<backend> in the root DSE,
 #                           deletions kept as nsTombstone entries
 # memberOf and referential integrity are off: a test that deletes a
-# member removes it from its groups itself (ds389_delete_refint), as
-# harness_ldap_delete_refint does for slapd.
+# member removes it from its groups itself (harness_ldap_delete_refint),
+# as with slapd.
 #
 # Entries: the suffix (with an ACI giving the service account read,
 # search and compare on everything, operational attributes included),
@@ -75,15 +75,14 @@
 #                                 suffix: the harness's base entries come
 #                                 first, FILE's copies of them are skipped.
 #                                 Only while stopped
-#   ds389_ldapsearch ARGS         ldapsearch -LLL, no wrapping, as admin
-#   ds389_ldif                    ldapmodify as admin: change records on stdin
-#   ds389_ldap_load FILE          ldapadd -c as admin, "Already exists" ignored
-#   ds389_ldap_value DN ATTR      first value of ATTR (base64 decoded)
+#   lib.sh's LDAP helpers         harness_ldapsearch, harness_ldif,
+#                                 harness_ldap_load, harness_ldap_value,
+#                                 harness_ldap_delete_refint: against this
+#                                 instance as admin (it sets the LDAP_*
+#                                 variables they read)
 #   ds389_uuid_of DN              the entry's id in the mirror: nsUniqueId
 #                                 as RFC 4122 text (what the Sync State
 #                                 control carries and the usn source reads)
-#   ds389_delete_refint DN...     remove each DN from the groups listing it,
-#                                 then delete it (one ldapmodify run)
 #   harness_write_mirror_config_389ds [ARGS]  harness_write_mirror_config
 #                                 with profile = 389ds
 #   harness_mirror_compare_389ds [ARGS]  tests/harness/mirror-compare --389ds
@@ -610,63 +609,12 @@ harness_389ds_import() {
 # ---------------------------------------------------------------------------
 # Clients (as cn=Directory Manager over LDAP_URI)
 
-ds389_ldapsearch() {
-	ldapsearch -x -LLL -o ldif-wrap=no -H "$LDAP_URI" -D "$LDAP_ADMIN_DN" \
-	    -y "$LDAP_ADMIN_PW_FILE" "$@"
-}
-
-# ds389_ldif - the LDIF change records on stdin (add, modify, modrdn,
-# delete); errors on stderr.
-ds389_ldif() {
-	ldapmodify -x -H "$LDAP_URI" -D "$LDAP_ADMIN_DN" \
-	    -y "$LDAP_ADMIN_PW_FILE" >/dev/null
-}
-
-# ds389_ldap_load FILE.ldif - ldapadd; entries that already exist (the
-# base entries in a generated file) are skipped, any other error fails.
-ds389_ldap_load() {
-	local f=$1 out rc=0
-	out=$(ldapadd -c -x -H "$LDAP_URI" -D "$LDAP_ADMIN_DN" \
-	    -y "$LDAP_ADMIN_PW_FILE" -f "$f" 2>&1 >/dev/null) || rc=$?
-	[[ $rc == 0 ]] && return 0
-	if grep -E '^ldap_add: ' <<<"$out" | grep -qv 'Already exists (68)'; then
-		printf '%s\n' "$out" >&2
-		harness_log "389-ds: ldapadd $f failed"
-		return 1
-	fi
-	return 0
-}
-
-# ds389_ldap_value DN ATTR - the first value of ATTR (base64 decoded), no
-# newline added; empty when absent.  ATTR "dn": the DN as the server
-# returns it.
-ds389_ldap_value() {
-	local dn=$1 attr=$2 line
-	line=$(ds389_ldapsearch -s base -b "$dn" '(objectClass=*)' "$attr" |
-	    LC_ALL=C awk -v a="$attr" 'BEGIN { a = tolower(a) }
-		{ p = index($0, ":"); n = tolower(substr($0, 1, p - 1)) }
-		n == a { print substr($0, p + 1); exit }')
-	case $line in
-	:*) line=${line#:}; printf '%s' "${line# }" | base64 -d ;;
-	*) printf '%s' "${line# }" ;;
-	esac
-}
-
 # ds389_uuid_of DN - the entry's nsUniqueId ("63fe8790-e94011f1-a702bc33-
 # 3c127f31") as the UUID text of its Sync State control
 # ("63fe8790-e940-11f1-a702-bc333c127f31"): the same 128 bits.
 ds389_uuid_of() {
-	ds389_ldap_value "$1" nsUniqueId | tr -d '-' | tr 'A-F' 'a-f' |
+	harness_ldap_value "$1" nsUniqueId | tr -d '-' | tr 'A-F' 'a-f' |
 	    sed -E 's/^(.{8})(.{4})(.{4})(.{4})(.{12})$/\1-\2-\3-\4-\5/'
-}
-
-# ds389_delete_refint DN... - delete entries as the referential integrity
-# plug-in would leave the directory: each DN first removed from every
-# group listing it as a member, then deleted (one ldapmodify run).
-ds389_delete_refint() {
-	local ldif
-	ldif=$(_harness_refint_ldif ds389_ldapsearch "$@")
-	printf '%s\n' "$ldif" | ds389_ldif
 }
 
 # harness_write_mirror_config_389ds [--file F] [--socket S] [LINES] -
@@ -684,9 +632,4 @@ harness_write_mirror_config_389ds() {
 # harness_mirror_compare_389ds [ARGS] - tests/harness/mirror-compare
 # --389ds (ids from nsUniqueId) against this instance as admin and the
 # harness PostgreSQL as superuser; at most 12 differing lines by default.
-harness_mirror_compare_389ds() {
-	"$HARNESS_LIB_DIR/mirror-compare" --389ds -H "$LDAP_URI" -b "$LDAP_BASE" \
-	    -D "$LDAP_ADMIN_DN" -y "$LDAP_ADMIN_PW_FILE" \
-	    -d "host=$PG_SOCKDIR port=$PG_PORT user=postgres dbname=${PG_DATABASE:-dirsync}" \
-	    --max-diff 12 "$@"
-}
+harness_mirror_compare_389ds() { harness_mirror_compare --389ds "$@"; }

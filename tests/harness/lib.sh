@@ -320,7 +320,11 @@ harness_prepare_slapd() {
 	export LDAP_SERVICE_PW
 	export LDAP_SERVICE_PW_FILE=$d/service.pw
 	_harness_secret_file "$LDAP_SERVICE_PW_FILE" "$LDAP_SERVICE_PW"
-	_harness_secret_file "$d/admin.pw" "$LDAP_ADMIN_PW"
+	# The admin's password file: the LDAP helpers below read it from
+	# here, so another server's library (389ds.sh) can point them at its
+	# own admin by setting LDAP_URI, LDAP_ADMIN_DN and this.
+	export LDAP_ADMIN_PW_FILE=$d/admin.pw
+	_harness_secret_file "$LDAP_ADMIN_PW_FILE" "$LDAP_ADMIN_PW"
 	export LDAP_URI=ldap://127.0.0.1:$LDAP_PORT
 	export LDAPI_SOCKET=$d/ldapi
 	LDAPI_URI=$(_ldapi_url "$LDAPI_SOCKET")
@@ -514,7 +518,7 @@ harness_stop_slapd() {
 harness_ldap_load() {
 	local f=$1 out rc=0
 	out=$(ldapadd -c -x -H "$LDAP_URI" -D "$LDAP_ADMIN_DN" \
-	    -y "$SLAPD_DIR/admin.pw" -f "$f" 2>&1 >/dev/null) || rc=$?
+	    -y "$LDAP_ADMIN_PW_FILE" -f "$f" 2>&1 >/dev/null) || rc=$?
 	[[ $rc == 0 ]] && return 0
 	# -c keeps going; report errors other than "Already exists (68)".
 	if grep -E '^ldap_add: ' <<<"$out" | grep -qv 'Already exists (68)'; then
@@ -528,13 +532,13 @@ harness_ldap_load() {
 # harness_ldap_modify FILE.ldif - ldapmodify as admin (changetype records).
 harness_ldap_modify() {
 	ldapmodify -x -H "$LDAP_URI" -D "$LDAP_ADMIN_DN" \
-	    -y "$SLAPD_DIR/admin.pw" -f "$1" >/dev/null
+	    -y "$LDAP_ADMIN_PW_FILE" -f "$1" >/dev/null
 }
 
 # harness_ldapsearch ARGS... - ldapsearch as admin, -LLL, against LDAP_URI.
 harness_ldapsearch() {
 	ldapsearch -x -LLL -o ldif-wrap=no -H "$LDAP_URI" -D "$LDAP_ADMIN_DN" \
-	    -y "$SLAPD_DIR/admin.pw" "$@"
+	    -y "$LDAP_ADMIN_PW_FILE" "$@"
 }
 
 # ---------------------------------------------------------------------------
@@ -1054,7 +1058,7 @@ harness_sync_confirm_deletes() {
 # (ldapmodify; add/modify/modrdn/delete records).  Errors go to stderr.
 harness_ldif() {
 	ldapmodify -x -H "$LDAP_URI" -D "$LDAP_ADMIN_DN" \
-	    -y "$SLAPD_DIR/admin.pw" >/dev/null
+	    -y "$LDAP_ADMIN_PW_FILE" >/dev/null
 }
 
 # harness_ldap_value DN ATTR - the first value of ATTR of the entry DN,
@@ -1078,7 +1082,7 @@ harness_ldap_uuid() { harness_ldap_value "$1" entryUUID; }
 # differing lines by default, so that t_check shows them with the summary.
 harness_mirror_compare() {
 	"$HARNESS_LIB_DIR/mirror-compare" -H "$LDAP_URI" -b "$LDAP_BASE" \
-	    -D "$LDAP_ADMIN_DN" -y "$SLAPD_DIR/admin.pw" \
+	    -D "$LDAP_ADMIN_DN" -y "$LDAP_ADMIN_PW_FILE" \
 	    -d "host=$PG_SOCKDIR port=$PG_PORT user=postgres dbname=${PG_DATABASE:-dirsync}" \
 	    --max-diff 12 "$@"
 }
@@ -1173,17 +1177,13 @@ harness_ldap_filter_escape() {
 harness_ldap_delete_refint() {
 	local ldif
 	# Built whole first, so the changes reach the server in one burst.
-	ldif=$(_harness_refint_ldif harness_ldapsearch "$@")
+	ldif=$(_harness_refint_ldif "$@")
 	printf '%s\n' "$ldif" | harness_ldif
 }
 
-# _harness_refint_ldif SEARCH DN... - the LDIF of harness_ldap_delete_refint
-# for the server SEARCH (an ldapsearch wrapper: harness_ldapsearch,
-# ds389_ldapsearch) reaches: each DN removed from every group listing it
-# as a member, then deleted.
+# _harness_refint_ldif DN... - the LDIF of harness_ldap_delete_refint.
 _harness_refint_ldif() {
-	local search=$1 dn f group
-	shift
+	local dn f group
 	for dn; do
 		f=$(harness_ldap_filter_escape "$dn")
 		while IFS= read -r group; do
@@ -1191,7 +1191,7 @@ _harness_refint_ldif() {
 			printf 'dn:: %s\nchangetype: modify\ndelete: member\nmember:: %s\n\n' \
 			    "$(printf '%s' "$group" | base64 -w0)" \
 			    "$(printf '%s' "$dn" | base64 -w0)"
-		done < <("$search" -b "$LDAP_BASE" "(member=$f)" 1.1 |
+		done < <(harness_ldapsearch -b "$LDAP_BASE" "(member=$f)" 1.1 |
 		    _harness_ldif_dns)
 		printf 'dn:: %s\nchangetype: delete\n\n' \
 		    "$(printf '%s' "$dn" | base64 -w0)"

@@ -139,7 +139,7 @@ harness_log "389-ds: import of $USERS users ${IMPORT_MS} ms, start ${HARNESS_389
 	member: uid=nest.a,$PEOPLE
 
 	EOF
-} | ds389_ldif
+} | harness_ldif
 
 # ---- SIGKILL during the initial sync ------------------------------------------------
 
@@ -205,7 +205,7 @@ t_eq "ids are nsUniqueId's bits as UUID text" "$(ds389_uuid_of "$jsmith_dn")" \
 t_eq "ids are UUIDs in lower case" 0 \
     "$(q "SELECT count(*) FROM dir_user
           WHERE id !~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\$'")"
-managed=$(ds389_ldapsearch -b "$PEOPLE" '(manager=*)' 1.1 | grep -c '^dn:' || true)
+managed=$(harness_ldapsearch -b "$PEOPLE" '(manager=*)' 1.1 | grep -c '^dn:' || true)
 t_eq "manager links: one manager_id per user with a manager" "$managed" \
     "$(q 'SELECT count(manager_id) FROM dir_user')"
 t_eq "nested: top = its users and those of mid and leaf" \
@@ -214,12 +214,12 @@ t_eq "nested: top = its users and those of mid and leaf" \
 # ---- live changes ---------------------------------------------------------------------
 
 root=$(id_of anna.schmidt)   # gen-directory's root of the manager tree
-person live.one "manager: uid=anna.schmidt,$PEOPLE" "givenName: Live" | ds389_ldif
+person live.one "manager: uid=anna.schmidt,$PEOPLE" "givenName: Live" | harness_ldif
 visible "add: the new user is mirrored" 1 \
     "SELECT count(*) FROM dir_user WHERE uid = 'live.one'"
 live=$(ds389_uuid_of "uid=live.one,$PEOPLE")
 t_eq "add: id is the Sync State UUID (nsUniqueId)" "$live" "$(id_of live.one)"
-entry_uuid=$(ds389_ldap_value "uid=live.one,$PEOPLE" entryUUID)
+entry_uuid=$(harness_ldap_value "uid=live.one,$PEOPLE" entryUUID)
 t_check "add: the entryUUID attribute is another value (not the id)" \
     test -n "$entry_uuid" -a "$entry_uuid" != "$live"
 t_eq "add: every mapped attribute" \
@@ -227,7 +227,7 @@ t_eq "add: every mapped attribute" \
     "$(q "SELECT dn, full_name, email, given_name, surname, user_type, manager_dn, manager_id
           FROM dir_user WHERE id = '$live'")"
 
-ds389_ldif <<-EOF
+harness_ldif <<-EOF
 dn: uid=live.one,$PEOPLE
 changetype: modify
 replace: mail
@@ -236,7 +236,7 @@ EOF
 visible "modify: the new mail" live.one@new.example.com \
     "SELECT email FROM dir_user WHERE id = '$live'"
 
-ds389_ldif <<-EOF
+harness_ldif <<-EOF
 dn: uid=live.one,$PEOPLE
 changetype: modrdn
 newrdn: uid=live.renamed
@@ -245,7 +245,7 @@ EOF
 visible "modrdn: same id, new DN and login" "uid=live.renamed,$PEOPLE|live.renamed" \
     "SELECT dn, uid FROM dir_user WHERE id = '$live'"
 
-ds389_ldif <<-EOF
+harness_ldif <<-EOF
 dn: ou=contractors,$LDAP_BASE
 changetype: add
 objectClass: organizationalUnit
@@ -261,7 +261,7 @@ LIVE_DN=uid=live.renamed,ou=contractors,$LDAP_BASE
 visible "modrdn with a new superior: same id, new DN" "$LIVE_DN" \
     "SELECT dn FROM dir_user WHERE id = '$live'"
 
-ds389_ldif <<-EOF
+harness_ldif <<-EOF
 dn: cn=nest-leaf,$GROUP_OU
 changetype: modify
 add: member
@@ -273,7 +273,7 @@ visible "group member add: direct member row" 1 \
 t_eq "group member add: nested membership follows" \
     "live.renamed,nest.a,nest.b,nest.c,nest.d" "$(flat nest-top)"
 
-ds389_ldif <<-EOF
+harness_ldif <<-EOF
 dn: cn=nest-leaf,$GROUP_OU
 changetype: modify
 delete: member
@@ -284,7 +284,7 @@ visible "group member remove: the row is gone" 0 \
      WHERE g.name = 'nest-leaf' AND m.member_user_id = '$live'"
 
 # Leaving the filter is a delete for the mirror; coming back, an add.
-ds389_ldif <<-EOF
+harness_ldif <<-EOF
 dn: $LIVE_DN
 changetype: modify
 replace: employeeType
@@ -292,7 +292,7 @@ employeeType: gone
 EOF
 visible "leaving the user filter: the row is deleted" 0 \
     "SELECT count(*) FROM dir_user WHERE id = '$live'"
-ds389_ldif <<-EOF
+harness_ldif <<-EOF
 dn: $LIVE_DN
 changetype: modify
 replace: employeeType
@@ -301,7 +301,7 @@ EOF
 visible "back in the user filter: mirrored again, same id" "$LIVE_DN" \
     "SELECT dn FROM dir_user WHERE id = '$live'"
 
-ds389_ldif <<-EOF
+harness_ldif <<-EOF
 dn: cn=live-group,$GROUP_OU
 changetype: add
 objectClass: groupOfNames
@@ -311,12 +311,12 @@ EOF
 visible "group add: with its member" 1 \
     "SELECT count(*) FROM dir_group_member m JOIN dir_group g ON g.id = m.group_id
      WHERE g.name = 'live-group' AND m.member_user_id = '$live'"
-printf 'dn: cn=live-group,%s\nchangetype: delete\n' "$GROUP_OU" | ds389_ldif
+printf 'dn: cn=live-group,%s\nchangetype: delete\n' "$GROUP_OU" | harness_ldif
 visible "group delete: the group and its member rows are gone" "0|0" \
     "SELECT (SELECT count(*) FROM dir_group WHERE name = 'live-group') || '|' ||
             (SELECT count(*) FROM dir_group_member WHERE member_user_id = '$live')"
 
-ds389_delete_refint "$LIVE_DN"
+harness_ldap_delete_refint "$LIVE_DN"
 visible "user delete: the row is gone" 0 "SELECT count(*) FROM dir_user WHERE id = '$live'"
 t_check "after the live changes: the mirror equals the directory" compare --flat
 
@@ -327,8 +327,8 @@ nest_d=$(id_of nest.d)
 harness_stop_dirsyncd
 t_eq "SIGTERM in persist: exit status 0" 0 "$HARNESS_STOP_RC"
 
-person off.new | ds389_ldif
-ds389_ldif <<-EOF
+person off.new | harness_ldif
+harness_ldif <<-EOF
 dn: uid=nest.b,$PEOPLE
 changetype: modify
 replace: mail
@@ -352,7 +352,7 @@ changetype: modify
 delete: member
 member: uid=nest.a,$PEOPLE
 EOF
-ds389_delete_refint "uid=nest.c,$PEOPLE"
+harness_ldap_delete_refint "uid=nest.c,$PEOPLE"
 
 mark=$(harness_log_mark)
 harness_start_dirsyncd
@@ -385,8 +385,8 @@ restarted() {
 	t_check "389-ds down ($how): the daemon keeps running" kill -0 "$DIRSYNCD_PID"
 	t_check "389-ds down ($how): the sync status answers and validates" harness_sync_validate
 	harness_start_389ds_again
-	person "$tag.back" | ds389_ldif
-	ds389_ldif <<-EOF
+	person "$tag.back" | harness_ldif
+	harness_ldif <<-EOF
 	dn: uid=nest.b,$PEOPLE
 	changetype: modify
 	replace: mail
@@ -397,7 +397,7 @@ restarted() {
 	visible "389-ds back ($how): the modify arrives" "nest.b@$tag.example.com" \
 	    "SELECT email FROM dir_user WHERE uid = 'nest.b'" "$CATCH_UP_MS"
 	t_check "389-ds back ($how): back in persist" harness_sync_wait_phase persist 15
-	person "$tag.later" | ds389_ldif
+	person "$tag.later" | harness_ldif
 	visible "389-ds back ($how): live changes within a second again" 1 \
 	    "SELECT count(*) FROM dir_user WHERE uid = '$tag.later'"
 }
@@ -425,7 +425,7 @@ t_grep "auto: resumed with the stored cookie" 'resume=yes' "$(harness_log_since 
 # the mark must follow the counter of the backend holding the base, not
 # the smallest one (lastusn;otherroot), or every poll reads everything
 # again.  (The retro changelog is such a backend too.)
-ds389_ldif <<-EOF
+harness_ldif <<-EOF
 dn: cn=otherroot,cn=ldbm database,cn=plugins,cn=config
 changetype: add
 objectClass: top
@@ -467,11 +467,11 @@ t_eq "usn: dir_sync_state method usn, a usn: mark" "usn|usn:" \
     "$(q "SELECT method || '|' || substr(convert_from(cookie, 'UTF8'), 1, 4) FROM dir_sync_state")"
 
 USN_MS=$(((POLL_S + 1) * 1000))
-person usn.one | ds389_ldif
+person usn.one | harness_ldif
 visible "usn: add" 1 "SELECT count(*) FROM dir_user WHERE uid = 'usn.one'" "$USN_MS"
 usn_one=$(ds389_uuid_of "uid=usn.one,$PEOPLE")
 t_eq "usn: the id is nsUniqueId's too" "$usn_one" "$(id_of usn.one)"
-ds389_ldif <<-EOF
+harness_ldif <<-EOF
 dn: uid=usn.one,$PEOPLE
 changetype: modify
 replace: mail
@@ -485,7 +485,7 @@ EOF
 visible "usn: modify" usn.one@new.example.com \
     "SELECT email FROM dir_user WHERE id = '$usn_one'" "$USN_MS"
 visible "usn: member add" "nest.b,nest.d2,usn.one" "$(flat_sql nest-top)" "$USN_MS"
-ds389_ldif <<-EOF
+harness_ldif <<-EOF
 dn: uid=usn.one,$PEOPLE
 changetype: modrdn
 newrdn: uid=usn.renamed
@@ -495,7 +495,7 @@ visible "usn: modrdn (same id)" "uid=usn.renamed,$PEOPLE" \
     "SELECT dn FROM dir_user WHERE id = '$usn_one'" "$USN_MS"
 # 389-ds shows nsTombstone entries to cn=Directory Manager only: the
 # service account sees a deletion at the next full reconcile.
-ds389_delete_refint "uid=usn.renamed,$PEOPLE"
+harness_ldap_delete_refint "uid=usn.renamed,$PEOPLE"
 visible "usn: delete, found by the reconcile (no tombstones for the service account)" 0 \
     "SELECT count(*) FROM dir_user WHERE id = '$usn_one'" $(((RECONCILE_S + POLL_S + 2) * 1000))
 t_grep "usn: the log says why deletions wait for the reconcile" \
@@ -512,9 +512,9 @@ harness_write_mirror_config_389ds '[ldap]' "bind_dn = $LDAP_ADMIN_DN" \
     "poll_interval = ${POLL_S}s" 'reconcile_interval = 1h'
 harness_start_dirsyncd
 t_check "usn as root DN: persist" harness_sync_wait_phase persist 30
-person usn.two | ds389_ldif
+person usn.two | harness_ldif
 visible "usn as root DN: add" 1 "SELECT count(*) FROM dir_user WHERE uid = 'usn.two'" "$USN_MS"
-ds389_delete_refint "uid=usn.two,$PEOPLE"
+harness_ldap_delete_refint "uid=usn.two,$PEOPLE"
 visible "usn as root DN: delete, seen as an nsTombstone entry" 0 \
     "SELECT count(*) FROM dir_user WHERE uid = 'usn.two'" "$USN_MS"
 t_check "usn as root DN: the mirror equals the directory" compare --flat
@@ -530,7 +530,7 @@ t_eq "usn: quiet polls report nothing again (the mark is the suffix's own lastus
 # Off (it takes effect at the next start): mode syncrepl is refused with
 # the error the README names; mode auto falls to usn and says why.
 harness_stop_dirsyncd
-ds389_ldif <<-EOF
+harness_ldif <<-EOF
 dn: cn=Content Synchronization,cn=plugins,cn=config
 changetype: modify
 replace: nsslapd-pluginEnabled
@@ -554,7 +554,7 @@ t_eq "no plug-in, mode auto: usn chosen" usn "$(sync_attr mode)"
 t_grep "no plug-in, mode auto: the log says why" \
     'source=usn chosen: no RFC 4533 or DirSync control; the root DSE has lastusn' \
     "$(harness_log_since "$mark")"
-person auto.usn | ds389_ldif
+person auto.usn | harness_ldif
 visible "no plug-in, mode auto: a change arrives by polling" 1 \
     "SELECT count(*) FROM dir_user WHERE uid = 'auto.usn'" "$USN_MS"
 
