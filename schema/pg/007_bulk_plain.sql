@@ -27,10 +27,52 @@
 -- the foreign keys of the other tables that use it), so the users need
 -- not be inserted in key order.
 
--- The rows of the sorted-out load, as 004 chose them: the latest sending
--- of each id not deleted after it, one id per DN (the latest).
-CREATE FUNCTION dir_bulk_sorted_rows(p_gen bigint, OUT users bigint,
+-- Inserts the rows of the three tables named (shaped like the staging
+-- tables) into the mirror.  Links are resolved among the rows loaded,
+-- users before groups for a DN that is both, as everywhere in the store.
+-- The names are text, not regclass: a constant regclass would be
+-- resolved once into the plan cached for the session, and the temporary
+-- tables of the sorted-out load are new at every load.  Only the two
+-- fixed sets of names below are ever passed.
+CREATE FUNCTION dir_bulk_insert(p_gen bigint, p_users text,
+    p_groups text, p_members text, OUT users bigint,
     OUT groups bigint, OUT members bigint)
+LANGUAGE plpgsql AS $$
+BEGIN
+	EXECUTE format('INSERT INTO dir_user (id, dn, dn_norm, uid, login_alt,
+	    full_name, given_name, surname, email, manager_dn, manager_dn_norm,
+	    manager_id, user_type, disabled, sync_gen)
+	SELECT a.id, a.dn, a.dn_norm, a.uid, a.login_alt,
+	    coalesce(a.full_name, %L), a.given_name, a.surname, a.email,
+	    a.manager_dn, a.manager_dn_norm, m.id, a.user_type,
+	    coalesce(a.disabled, false), $1
+	FROM %s a LEFT JOIN %s m ON m.dn_norm = a.manager_dn_norm',
+	    '', p_users, p_users) USING p_gen;
+	GET DIAGNOSTICS users = ROW_COUNT;
+
+	EXECUTE format('INSERT INTO dir_group (id, dn, dn_norm, name,
+	    description, sync_gen)
+	SELECT id, dn, dn_norm, coalesce(name, %L), description, $1
+	FROM %s', '', p_groups) USING p_gen;
+	GET DIAGNOSTICS groups = ROW_COUNT;
+
+	EXECUTE format('INSERT INTO dir_group_member (group_id, member_dn_norm,
+	    member_dn, member_user_id, member_group_id)
+	SELECT x.group_id, x.member_dn_norm, x.member_dn, u.id,
+	    CASE WHEN u.id IS NULL THEN g.id END
+	FROM %s x
+	LEFT JOIN %s u ON u.dn_norm = x.member_dn_norm
+	LEFT JOIN %s g ON g.dn_norm = x.member_dn_norm',
+	    p_members, p_users, p_groups);
+	GET DIAGNOSTICS members = ROW_COUNT;
+END $$;
+
+-- The staged rows sorted out as 004 did, into temporary tables of the
+-- staging tables' shape: the latest sending of each id not deleted after
+-- it, one id per DN (the latest), the latest sending's member list with
+-- each DN once.
+CREATE FUNCTION dir_bulk_sort_out()
+RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
 	CREATE TEMP TABLE bulk_user ON COMMIT DROP AS
@@ -43,17 +85,6 @@ BEGIN
 	ORDER BY u.dn_norm, u.ord DESC;
 	ANALYZE bulk_user;
 
-	INSERT INTO dir_user (id, dn, dn_norm, uid, login_alt, full_name,
-	    given_name, surname, email, manager_dn, manager_dn_norm, manager_id,
-	    user_type, disabled, sync_gen)
-	SELECT a.id, a.dn, a.dn_norm, a.uid, a.login_alt,
-	    coalesce(a.full_name, ''), a.given_name, a.surname, a.email,
-	    a.manager_dn, a.manager_dn_norm, m.id, a.user_type,
-	    coalesce(a.disabled, false), p_gen
-	FROM bulk_user a
-	LEFT JOIN bulk_user m ON m.dn_norm = a.manager_dn_norm;
-	GET DIAGNOSTICS users = ROW_COUNT;
-
 	CREATE TEMP TABLE bulk_group ON COMMIT DROP AS
 	SELECT DISTINCT ON (g.dn_norm) g.*
 	FROM (SELECT DISTINCT ON (s.id) s.* FROM dir_stage_group s
@@ -64,55 +95,11 @@ BEGIN
 	ORDER BY g.dn_norm, g.ord DESC;
 	ANALYZE bulk_group;
 
-	INSERT INTO dir_group (id, dn, dn_norm, name, description, sync_gen)
-	SELECT id, dn, dn_norm, coalesce(name, ''), description, p_gen
-	FROM bulk_group;
-	GET DIAGNOSTICS groups = ROW_COUNT;
-
-	INSERT INTO dir_group_member (group_id, member_dn_norm, member_dn,
-	    member_user_id, member_group_id)
-	SELECT x.group_id, x.member_dn_norm, x.member_dn, u.id,
-	    CASE WHEN u.id IS NULL THEN g.id END
-	FROM (SELECT DISTINCT ON (m.group_id, m.member_dn_norm) m.*
-	      FROM dir_stage_member m
-	      JOIN bulk_group k ON k.id = m.group_id AND k.ord = m.group_ord
-	      ORDER BY m.group_id, m.member_dn_norm) x
-	LEFT JOIN bulk_user u ON u.dn_norm = x.member_dn_norm
-	LEFT JOIN bulk_group g ON g.dn_norm = x.member_dn_norm;
-	GET DIAGNOSTICS members = ROW_COUNT;
-END $$;
-
--- The staged rows as they are (see the top of this file).  Links are
--- resolved among the rows loaded, users before groups for a DN that is
--- both, as everywhere in the store.
-CREATE FUNCTION dir_bulk_plain_rows(p_gen bigint, OUT users bigint,
-    OUT groups bigint, OUT members bigint)
-LANGUAGE plpgsql AS $$
-BEGIN
-	INSERT INTO dir_user (id, dn, dn_norm, uid, login_alt, full_name,
-	    given_name, surname, email, manager_dn, manager_dn_norm, manager_id,
-	    user_type, disabled, sync_gen)
-	SELECT a.id, a.dn, a.dn_norm, a.uid, a.login_alt,
-	    coalesce(a.full_name, ''), a.given_name, a.surname, a.email,
-	    a.manager_dn, a.manager_dn_norm, m.id, a.user_type,
-	    coalesce(a.disabled, false), p_gen
-	FROM dir_stage_user a
-	LEFT JOIN dir_stage_user m ON m.dn_norm = a.manager_dn_norm;
-	GET DIAGNOSTICS users = ROW_COUNT;
-
-	INSERT INTO dir_group (id, dn, dn_norm, name, description, sync_gen)
-	SELECT id, dn, dn_norm, coalesce(name, ''), description, p_gen
-	FROM dir_stage_group;
-	GET DIAGNOSTICS groups = ROW_COUNT;
-
-	INSERT INTO dir_group_member (group_id, member_dn_norm, member_dn,
-	    member_user_id, member_group_id)
-	SELECT x.group_id, x.member_dn_norm, x.member_dn, u.id,
-	    CASE WHEN u.id IS NULL THEN g.id END
-	FROM dir_stage_member x
-	LEFT JOIN dir_stage_user u ON u.dn_norm = x.member_dn_norm
-	LEFT JOIN dir_stage_group g ON g.dn_norm = x.member_dn_norm;
-	GET DIAGNOSTICS members = ROW_COUNT;
+	CREATE TEMP TABLE bulk_member ON COMMIT DROP AS
+	SELECT DISTINCT ON (m.group_id, m.member_dn_norm) m.*
+	FROM dir_stage_member m
+	JOIN bulk_group k ON k.id = m.group_id AND k.ord = m.group_ord
+	ORDER BY m.group_id, m.member_dn_norm;
 END $$;
 
 -- Moves the staged refresh into the empty mirror, as 004 describes, and
@@ -186,7 +173,8 @@ BEGIN
 	IF plain THEN
 		BEGIN
 			SELECT * INTO users, groups, members
-			FROM dir_bulk_plain_rows(gen);
+			FROM dir_bulk_insert(gen, 'dir_stage_user', 'dir_stage_group',
+			    'dir_stage_member');
 			FOREACH def IN ARRAY indexes || uniques || fkeys LOOP
 				EXECUTE def;
 			END LOOP;
@@ -196,8 +184,10 @@ BEGIN
 		END;
 	END IF;
 	IF NOT plain THEN
+		PERFORM dir_bulk_sort_out();
 		SELECT * INTO users, groups, members
-		FROM dir_bulk_sorted_rows(gen);
+		FROM dir_bulk_insert(gen, 'pg_temp.bulk_user', 'pg_temp.bulk_group',
+		    'pg_temp.bulk_member');
 		FOREACH def IN ARRAY indexes || uniques || fkeys LOOP
 			EXECUTE def;
 		END LOOP;
