@@ -8,8 +8,9 @@
 -- and PostgreSQL waited for the next statement a fifth of the time
 -- (bench-sync, perf over the whole machine).  One call does the same
 -- work as one statement, which PostgreSQL runs as its own transaction.
--- The batch that ends the refresh keeps its transaction of several
--- statements (004, 007).
+-- The batch that ends the refresh sends it after a BEGIN, followed by
+-- dir_store_bulk_finish and dir_store_finish in the same transaction: it
+-- then opens the store's transaction as dir_store_begin does.
 
 -- p_new_refresh: the refresh's first batch (a new generation, and the
 -- staging tables emptied).  p_ord numbers the batch's rows from its users
@@ -50,5 +51,9 @@ BEGIN
 	IF cardinality(p_deleted) > 0 THEN
 		PERFORM dir_store_stage_deleted(ord, p_deleted);
 	END IF;
+	-- Like dir_store_begin, this call opens the store's transaction and is
+	-- not one of the statements dir_store_finish counts: the staging
+	-- functions above tallied themselves.
+	PERFORM set_config('dirsync.store_steps', '0', true);
 	RETURN n;
 END $$;

@@ -42,17 +42,10 @@ static const char sql_persist_delete[] =
 static const char sql_present[] = "SELECT dir_store_present($1, $2)";
 static const char sql_refresh_end[] =
     "SELECT * FROM dir_store_refresh_end($1, $2, $3)";
-/* The initial load of an empty mirror (004_initial_load.sql). */
-static const char sql_stage_users[] =
-    "SELECT dir_store_stage_users($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
-    "$11, $12, $13, $14)";
-static const char sql_stage_groups[] =
-    "SELECT dir_store_stage_groups($1, $2, $3, $4, $5, $6, $7, $8, $9)";
-static const char sql_stage_deleted[] =
-    "SELECT dir_store_stage_deleted($1, $2)";
+/* The initial load of an empty mirror (004_initial_load.sql, 007). */
 static const char sql_bulk_finish[] =
     "SELECT * FROM dir_store_bulk_finish($1)";
-/* A whole staged batch in one statement (008_stage_batch.sql). */
+/* A whole batch staged in one statement (008_stage_batch.sql). */
 static const char sql_stage_batch[] =
     "SELECT dir_store_stage_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
     "$11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, "
@@ -115,11 +108,7 @@ enum store_step {
 	STORE_STEP_STATE_SYNC,   /* read it; discard another server's cookie */
 	STORE_STEP_COUNTS,
 	STORE_STEP_STATE_EMPTY,  /* is the mirror empty (bulk load) */
-	STORE_STEP_STAGE_RESET,  /* bulk: empty the staging tables */
-	STORE_STEP_STAGE_USERS,  /* bulk: append to the staging tables */
-	STORE_STEP_STAGE_GROUPS,
-	STORE_STEP_STAGE_DELETED,
-	STORE_STEP_STAGE_BATCH,  /* bulk: all of a batch, one statement */
+	STORE_STEP_STAGE_BATCH,  /* bulk: a batch into the staging tables */
 	STORE_STEP_BULK_FINISH,  /* bulk: staging into the mirror */
 	STORE_STEP_MEMBER_CHANGES,  /* member values added and removed */
 };
@@ -141,10 +130,6 @@ static const char *const store_step_names[] = {
 	[STORE_STEP_STATE_SYNC] = "state_sync",
 	[STORE_STEP_COUNTS] = "counts",
 	[STORE_STEP_STATE_EMPTY] = "state_empty",
-	[STORE_STEP_STAGE_RESET] = "stage_reset",
-	[STORE_STEP_STAGE_USERS] = "stage_users",
-	[STORE_STEP_STAGE_GROUPS] = "stage_groups",
-	[STORE_STEP_STAGE_DELETED] = "stage_deleted",
 	[STORE_STEP_STAGE_BATCH] = "stage_batch",
 	[STORE_STEP_BULK_FINISH] = "bulk_finish",
 	[STORE_STEP_MEMBER_CHANGES] = "member_changes",
@@ -549,48 +534,12 @@ store_queue_close(struct store_op *op, const char *cookie, bool set_cookie)
 
 /* ---- the initial load in bulk (schema/pg/004_initial_load.sql) -------- */
 
-/* The batch's rows appended to the staging tables, numbered on from the
+/* The batch's rows appended to the staging tables in one statement (see
+ * 008_stage_batch.sql for why not several), numbered on from the
  * previous batch's: the order decides which sending of an id wins.
- * Presence marks mean nothing here (the mirror was empty). */
-static void
-store_queue_stage(struct store_op *op, const struct store_batch *b,
-    const struct store_params *p)
-{
-	struct store *s = op->s;
-	char ord[32];
-	const char *v[STORE_NUSER + 2] = { ord };
-
-	if (b->refresh == STORE_REFRESH_BEGIN) {
-		s->bulk_ord = 1;
-		store_send(op, STORE_STEP_STAGE_RESET,
-		    "SELECT dir_store_stage_reset()", 0, NULL);
-	}
-	if (b->user_count > 0) {
-		snprintf(ord, sizeof(ord), "%lld", s->bulk_ord);
-		memcpy(&v[1], p->user, sizeof(p->user));
-		store_send(op, STORE_STEP_STAGE_USERS, sql_stage_users,
-		    STORE_NUSER + 2, v);
-		s->bulk_ord += (long long)b->user_count;
-	}
-	if (b->group_count > 0) {
-		snprintf(ord, sizeof(ord), "%lld", s->bulk_ord);
-		memcpy(&v[1], p->group, sizeof(p->group));
-		memcpy(&v[1 + STORE_NGROUP], p->members, sizeof(p->members));
-		store_send(op, STORE_STEP_STAGE_GROUPS, sql_stage_groups,
-		    1 + STORE_NGROUP + 3, v);
-		s->bulk_ord += (long long)b->group_count;
-	}
-	if (b->deleted_count > 0) {
-		snprintf(ord, sizeof(ord), "%lld", s->bulk_ord);
-		v[1] = p->deleted;
-		store_send(op, STORE_STEP_STAGE_DELETED, sql_stage_deleted, 2, v);
-		s->bulk_ord += (long long)b->deleted_count;
-	}
-}
-
-/* A batch of a bulk load before the last one: one statement, which
- * PostgreSQL runs as a transaction of its own (see 008_stage_batch.sql
- * for why not several). */
+ * Presence marks mean nothing here (the mirror was empty).  Sent alone,
+ * PostgreSQL runs it as a transaction of its own; after a BEGIN it opens
+ * the store's transaction, as dir_store_begin() does. */
 static void
 store_queue_stage_batch(struct store_op *op, const struct store_batch *b,
     const struct store_params *p)
@@ -641,8 +590,8 @@ store_queue_bulk(struct store_op *op, const struct store_batch *b,
 		store_queue_stage_batch(op, b, p);
 		return;
 	}
-	store_queue_open(op, false);
-	store_queue_stage(op, b, p);
+	store_send(op, STORE_STEP_BEGIN, "BEGIN", 0, NULL);
+	store_queue_stage_batch(op, b, p);
 	op->bulk_end = true;
 	store_send(op, STORE_STEP_BULK_FINISH, sql_bulk_finish, 1, v);
 	store_queue_close(op, s->bulk_cookie, s->bulk_cookie != NULL);
