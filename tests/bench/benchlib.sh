@@ -13,6 +13,10 @@
 #                                 DIRSYNCD_PID
 #                                 (call it directly, not in $(...): it sets
 #                                 both)
+#   bench_cpu_ms PID...           user + system CPU time (ms) used so far
+#                                 by these processes and their exited
+#                                 children (a postmaster's backends)
+#   bench_pg_pids                 the postmaster and its live children
 #   bench_notify_latency          the notify-latency client (the build's,
 #                                 else compiled into the temp directory)
 #   verdict OK_EXPR VALUE         pass / fail from an awk condition
@@ -81,6 +85,28 @@ bench_initial_sync() {
 	phase=$("$DIRSYNCCTL" -s "$HARNESS_STATUS_SOCKET" sync --xml 2>/dev/null |
 	    harness_xpath 'string(/dirsync/sync/@phase)' || true)
 	[[ $phase == persist ]] || say "warning: the log says persist, the status socket says '$phase'"
+}
+
+bench_cpu_ms() {
+	local pid ticks=0 hz t
+	hz=$(getconf CLK_TCK)
+	for pid in "$@"; do
+		# Fields after the command name, which is in parentheses and may
+		# hold spaces: utime, stime, cutime and cstime are the 12th to
+		# 15th of them.
+		t=$(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null |
+		    awk '{ print $12 + $13 + $14 + $15 }') || t=0
+		ticks=$((ticks + ${t:-0}))
+	done
+	echo $((ticks * 1000 / hz))
+}
+
+bench_pg_pids() {
+	local pm
+	pm=$(sed -n 1p "$PG_DATA/postmaster.pid" 2>/dev/null) || return 0
+	[[ -n $pm ]] || return 0
+	echo "$pm"
+	pgrep -P "$pm" || true
 }
 
 bench_notify_latency() {
