@@ -175,6 +175,7 @@ struct store_op {
 	long long changed;       /* rows changed, from dir_store_finish */
 	unsigned parked, guard_total;
 	bool guard_tripped;
+	bool guard_checked;      /* a step that can trip the guard ran */
 	enum store_refresh_op refresh;
 	bool bulk;               /* a batch of an initial load in bulk */
 	bool bulk_end;           /* ... the one that moves it into the mirror */
@@ -190,6 +191,10 @@ struct store {
 	char *method;
 	double max_delete_ratio;
 	unsigned delete_window_ms; /* persist deletions counted over this */
+	/* The pending guard's count when it was last logged, 0 for none:
+	 * deletions that join a guard already waiting are logged as news,
+	 * not as a new alarm. */
+	unsigned guard_logged;
 	struct store_op *ops;    /* in flight, newest first */
 	struct store_op *write;  /* the write in flight, if any */
 	/* The initial load in bulk (004_initial_load.sql): a full refresh
@@ -334,12 +339,14 @@ store_handle_write_step(struct store_op *op, enum store_step step,
 		r->marked_present = store_value_u(res, 0);
 		break;
 	case STORE_STEP_REFRESH_END:
+		op->guard_checked = true;
 		op->guard_tripped = store_value_bool(res, 2);
 		r->guard_count = op->guard_tripped ? store_value_u(res, 0) : 0;
 		op->guard_total = store_value_u(res, 1);
 		r->deleted += store_value_u(res, 3);
 		break;
 	case STORE_STEP_PERSIST_DELETE:
+		op->guard_checked = true;
 		op->guard_tripped = store_value_bool(res, 0);
 		r->guard_count = op->guard_tripped ? store_value_u(res, 1) : 0;
 		op->guard_total = store_value_u(res, 2);
@@ -396,6 +403,48 @@ store_bulk_done(struct store_op *op)
 	}
 }
 
+/* A warning when a guard trips (again after a restart: the daemon says
+ * once more what it is waiting for); while it waits, each batch whose
+ * deletions join it gets an info line with the new total. */
+static void
+store_log_guard(struct store_op *op)
+{
+	const struct store_write_report *r = &op->report;
+	unsigned before = op->s != NULL ? op->s->guard_logged : 0;
+	double pct = op->guard_total ? 100.0 * r->guard_count /
+	    op->guard_total : 100.0;
+
+	if (before == 0)
+		log_obj_warning(STORE_OBJ, "delete guard tripped: %u of %u "
+		    "users (%.1f%%) would be deleted; run dirsyncctl sync "
+		    "--confirm-deletes", r->guard_count, op->guard_total, pct);
+	else if (r->guard_count > before)
+		log_obj_info(STORE_OBJ, "delete guard: %u more users held "
+		    "back, %u of %u (%.1f%%) in all", r->guard_count - before,
+		    r->guard_count, op->guard_total, pct);
+	if (op->s != NULL)
+		op->s->guard_logged = r->guard_count;
+}
+
+/* A guard still waiting at start-up is said again, once: whoever
+ * restarted the daemon may not have seen the first warning. */
+static void
+store_log_pending_guard(struct store *s, const struct store_state *st)
+{
+	char since[32] = "?";
+	time_t t = (time_t)st->guard_since;
+	struct tm tm;
+
+	if (st->guard_count == 0 || s->guard_logged == st->guard_count)
+		return;
+	if (t > 0 && gmtime_r(&t, &tm) != NULL)
+		strftime(since, sizeof(since), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	log_obj_warning(STORE_OBJ, "delete guard pending since %s: %u users "
+	    "held back from deletion source=%s; run dirsyncctl sync "
+	    "--confirm-deletes", since, st->guard_count, s->source);
+	s->guard_logged = st->guard_count;
+}
+
 static void
 store_report_write(struct store_op *op)
 {
@@ -412,11 +461,9 @@ store_report_write(struct store_op *op)
 	} else {
 		r->result = op->guard_tripped ? STORE_GUARD_TRIPPED : STORE_OK;
 		if (op->guard_tripped)
-			log_obj_warning(STORE_OBJ, "delete guard tripped: %u of "
-			    "%u users (%.1f%%) would be deleted; run dirsyncctl "
-			    "sync --confirm-deletes", r->guard_count,
-			    op->guard_total, 100.0 * r->guard_count /
-			    op->guard_total);
+			store_log_guard(op);
+		else if (op->guard_checked && op->s != NULL)
+			op->s->guard_logged = 0;
 		if (op->parked > 0)
 			log_obj_info(STORE_OBJ, "parked %u stale rows whose DN "
 			    "another entry now holds", op->parked);
@@ -827,6 +874,7 @@ store_complete(struct store_op *op)
 			op->s->bulk = false;
 			op->s->bulk_eligible = op->state.mirror_empty &&
 			    op->state.cookie == NULL;
+			store_log_pending_guard(op->s, &op->state);
 		}
 		if (live && op->cb.state != NULL)
 			op->cb.state(ok, ok ? &op->state : NULL,
@@ -843,6 +891,8 @@ store_complete(struct store_op *op)
 		else
 			log_obj_info(STORE_OBJ, "confirm-deletes: no deletions "
 			    "were held back source=%s", store_src(op));
+		if (ok && live)
+			op->s->guard_logged = 0;
 		if (live && op->cb.done != NULL)
 			op->cb.done(ok, ok ? "" : op->error, op->arg);
 		return;

@@ -167,6 +167,8 @@ t_eq "persist: recorded as a guard on the marked rows" "delete|$held" \
     "$(q "SELECT delete_guard_mode || '|' || delete_guard_count FROM dir_sync_state
           WHERE source = 'default'")"
 t_grep "persist: the log says so" 'delete guard tripped' "$(harness_log_since "$mark")"
+t_eq "persist: one warning, whatever the batches that joined the guard" 1 \
+    "$(harness_log_since "$mark" | grep -c 'delete guard tripped')"
 t_check "persist: status validates" harness_sync_validate
 
 # Held back, the mirror goes on: other changes still arrive.
@@ -177,17 +179,29 @@ printf 'dn: %s\nchangetype: modify\nreplace: cn\ncn: Still Here\n\n' "$survivor"
 t_check "persist: a modify still arrives while the guard is pending" \
     harness_pg_poll 2000 1 "SELECT count(*) FROM dir_user WHERE full_name = 'Still Here'"
 
-# Kept across a restart; a further deletion joins the held-back ones.
+# Kept across a restart, and said again at start; a further deletion
+# joins the held-back ones, news rather than a new alarm.
 harness_stop_dirsyncd
+mark=$(harness_log_mark)
 harness_start_dirsyncd
 t_check "persist: restart: still in phase guard" harness_sync_wait_phase guard 60
 t_eq "persist: restart: same number held back" "$held" "$(sync_attr guard)"
+t_grep "persist: restart: the pending guard is logged" \
+    "warning: mirror=store delete guard pending since [0-9T:-]*Z: $held users held back" \
+    "$(harness_log_since "$mark")"
 cp "$HARNESS_DIR/deleted.ids" "$HARNESS_DIR/deleted-before.ids"
 delete_people 1
 cat "$HARNESS_DIR/deleted-before.ids" >>"$HARNESS_DIR/deleted.ids"
 t_check "persist: one more deletion is held back too" \
     wait_for "held back" 10 eval '[[ $(sync_attr guard) == $((held + 1)) ]]'
 t_eq "persist: nothing more deleted" $((50 + held)) "$(users)"
+joined() {
+	grep -q "info: mirror=store delete guard: 1 more users held back, $((held + 1)) of" \
+	    <<<"$(harness_log_since "$mark")"
+}
+t_check "persist: the one that joined is logged at info level" wait_for "log" 5 joined
+t_eq "persist: and no new guard warning" 0 \
+    "$(harness_log_since "$mark" | grep -c 'delete guard tripped')"
 
 rc=0
 out=$(harness_sync_confirm_deletes 2>&1) || rc=$?
