@@ -15,6 +15,7 @@
 
 enum log_level log_current_level = LOG_LEVEL_INFO;
 static enum log_target log_target = LOG_TARGET_STDERR;
+static bool log_stderr_gone;     /* see log_detach_stderr() */
 static const char *log_ident = "dirsync";
 
 static const char *const log_level_names[] = {
@@ -54,11 +55,21 @@ log_set_target(enum log_target target)
 	if (target == LOG_TARGET_AUTO)
 		target = getenv("JOURNAL_STREAM") != NULL ? LOG_TARGET_JOURNAL
 		                                          : LOG_TARGET_STDERR;
+	if (log_stderr_gone && (target == LOG_TARGET_STDERR ||
+	    target == LOG_TARGET_JOURNAL))
+		target = LOG_TARGET_SYSLOG;
 	if (target == LOG_TARGET_SYSLOG && log_target != LOG_TARGET_SYSLOG)
 		openlog(log_ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
 	else if (target != LOG_TARGET_SYSLOG && log_target == LOG_TARGET_SYSLOG)
 		closelog();
 	log_target = target;
+}
+
+void
+log_detach_stderr(void)
+{
+	log_stderr_gone = true;
+	log_set_target(log_target);
 }
 
 enum log_target

@@ -42,6 +42,10 @@ void log_init(const char *ident);
 void log_set_level(enum log_level level);
 /* Opens or closes syslog as needed; AUTO is resolved here. */
 void log_set_target(enum log_target target);
+/* stderr leads nowhere from now on (a daemon that detached without a
+ * journal): a stderr or journal target, now or set later (a reload),
+ * means syslog.  For good: stderr does not come back. */
+void log_detach_stderr(void);
 enum log_target log_get_target(void);
 
 /* Parse "error", "warning", "info", "debug"; -1 if unknown. */

@@ -103,10 +103,11 @@ main_detach(void)
 		dup2(fd, STDIN_FILENO);
 		dup2(fd, STDOUT_FILENO);
 		/* stderr stays for the journal; with target=stderr and no
-		 * journal there is nobody to read it, so log to syslog. */
+		 * journal there is nobody to read it, so log to syslog, also
+		 * after the daemon and every reload set the target again. */
 		if (log_get_target() == LOG_TARGET_STDERR) {
 			dup2(fd, STDERR_FILENO);
-			log_set_target(LOG_TARGET_SYSLOG);
+			log_detach_stderr();
 		}
 		if (fd > STDERR_FILENO)
 			close(fd);

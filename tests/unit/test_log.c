@@ -303,6 +303,26 @@ test_write_stderr(void **state)
 	}
 }
 
+/* After a detach, stderr is /dev/null: whatever sets the target later
+ * (the daemon's start, a reload) gets syslog instead of stderr or the
+ * journal.  Runs last: the detach is for good. */
+static void
+test_detach_stderr(void **state)
+{
+	log_set_target(LOG_TARGET_STDERR);
+	log_detach_stderr();
+	assert_int_equal(log_get_target(), LOG_TARGET_SYSLOG);
+	log_set_target(LOG_TARGET_STDERR);
+	assert_int_equal(log_get_target(), LOG_TARGET_SYSLOG);
+	log_set_target(LOG_TARGET_JOURNAL);
+	assert_int_equal(log_get_target(), LOG_TARGET_SYSLOG);
+	unsetenv("JOURNAL_STREAM");
+	log_set_target(LOG_TARGET_AUTO);
+	assert_int_equal(log_get_target(), LOG_TARGET_SYSLOG);
+	log_set_target(LOG_TARGET_SYSLOG);
+	assert_int_equal(log_get_target(), LOG_TARGET_SYSLOG);
+}
+
 int
 main(void)
 {
@@ -316,6 +336,7 @@ main(void)
 		cmocka_unit_test(test_enabled),
 		cmocka_unit_test(test_set_target),
 		cmocka_unit_test(test_write_stderr),
+		cmocka_unit_test(test_detach_stderr),  /* last: for good */
 	};
 
 	return cmocka_run_group_tests(tests, setup, NULL);
