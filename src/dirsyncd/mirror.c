@@ -595,7 +595,7 @@ mirror_source_available(struct mirror *m)
 		return false;
 	}
 	if (ops != m->ops || strcmp(why, m->st.mode_reason) != 0)
-		log_obj_info("mirror", "mirror source=%s chosen: %s", ops->name, why);
+		log_obj_info("mirror", "source=%s chosen: %s", ops->name, why);
 	m->ops = ops;
 	snprintf(m->st.mode_reason, sizeof(m->st.mode_reason), "%s", why);
 	return true;
