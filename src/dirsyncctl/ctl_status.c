@@ -236,7 +236,7 @@ const struct ctl_cmd ctl_cmd_status = {
 const struct ctl_cmd ctl_cmd_health = {
 	.name = "health",
 	.usage = "",
-	.help = "one line; exit 0 when connections are ready and the schema current",
+	.help = "one line; exit 0 when connections, mirror and schema are all well",
 	.exec = ctl_health_exec,
 };
 

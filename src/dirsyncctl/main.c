@@ -29,8 +29,9 @@ ctl_usage(FILE *out)
 	    "  -V         print the version\n"
 	    "commands:\n", CTL_DEFAULT_SOCKET, CTL_DEFAULT_TIMEOUT_MS / 1000);
 	for (size_t i = 0; i < DS_ARRAY_SIZE(ctl_commands); i++)
-		fprintf(out, "  %s %s\n      %s\n", ctl_commands[i]->name,
-		    ctl_commands[i]->usage, ctl_commands[i]->help);
+		fprintf(out, "  %s%s%s\n      %s\n", ctl_commands[i]->name,
+		    *ctl_commands[i]->usage ? " " : "", ctl_commands[i]->usage,
+		    ctl_commands[i]->help);
 }
 
 /* Socket path from a configuration file; NULL after printing errors. */

@@ -1,8 +1,9 @@
 /* source.h - the change-source interface of the directory mirror.
  *
  * A change source reads what changed in the directory (RFC 4533
- * syncrepl today; AD DirSync, USN and timestamp polling later, one file
- * each) and reports it to a sink in one vocabulary: entries added or
+ * syncrepl in source_syncrepl.c, AD DirSync in source_dirsync.c, USN
+ * and timestamp polling in source_poll.c; source_select.c picks one) and
+ * reports it to a sink in one vocabulary: entries added or
  * changed, ids deleted or still present, refresh boundaries and cookies.
  * The mirror module is the sink: it maps entries to rows and batches them
  * into the store.  A new kind of server is a new source, not a new mirror.

@@ -1,7 +1,8 @@
 /* store.c - the directory mirror's batched writer (see store.h): one
  * batch becomes one transaction of a handful of statements, each a call
- * of a dir_store_* function (schema/pg/002_mirror.sql) that receives the
- * batch's rows as text-array parameters.
+ * of a dir_store_* function (schema/pg/, most in 002_mirror.sql) that
+ * receives the batch's rows as text-array parameters; an initial load
+ * into an empty mirror stages its batches instead (004, 007, 008).
  *
  * It must never block, never send one statement per entry, never run a
  * pass over a whole table per batch (only at the end of a refresh), and
@@ -23,9 +24,10 @@
 
 /* ---- SQL ------------------------------------------------------------- */
 
-/* The batch statements are functions of schema/pg/002_mirror.sql, which
- * explains them; each takes the batch as parallel text arrays and passes
- * its count through dir_store_tally(). */
+/* The batch statements are functions of schema/pg/ (002_mirror.sql and
+ * the later migrations named at each), which explain them; each takes
+ * the batch as parallel text arrays and passes its count through
+ * dir_store_tally(). */
 static const char sql_upsert_users[] =
     "SELECT * FROM dir_store_upsert_users($1, $2, $3, $4, $5, $6, $7, $8, "
     "$9, $10, $11, $12, $13, $14)";
