@@ -189,7 +189,7 @@ log_emit(enum log_level level, const char *obj, const char *msg)
 	size_t len;
 
 	if (log_target == LOG_TARGET_SYSLOG) {
-		len = log_format_line(line, sizeof(line), log_target, level, obj,
+		(void)log_format_line(line, sizeof(line), log_target, level, obj,
 		    msg, NULL);
 		syslog(log_level_prio[level], "%s", line);
 		return;

@@ -274,7 +274,7 @@ poll_seen_cmp(const void *a, const void *b)
 static const struct poll_seen *
 poll_seen_find(const struct poll_seen_set *s, const char *id)
 {
-	struct poll_seen key;
+	struct poll_seen key = { .hash = 0 };
 
 	if (s->n == 0)
 		return NULL;
