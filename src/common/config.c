@@ -718,18 +718,21 @@ config_finish(struct config_parser *p)
 
 	for (size_t i = 0; i < DS_ARRAY_SIZE(config_table); i++) {
 		const struct config_option *opt = &config_table[i];
-		char **path, **secret;
+		char **text, **path, **secret;
 
+		text = (char **)((char *)cfg + opt->offset);
 		if (opt->def == NULL && !p->seen[i])
 			config_error(p, last_line, "missing required option %s.%s (%s)",
 			    opt->section, opt->name, opt->help);
+		/* A required option whose line was rejected (a malformed quoted
+		 * value) has no value at all: its error is already reported. */
 		else if (opt->def == NULL && opt->type == CONFIG_STRING &&
-		    **(char **)((char *)cfg + opt->offset) == '\0')
+		    *text != NULL && **text == '\0')
 			config_error(p, p->seen[i], "%s.%s: needs a value (%s)",
 			    opt->section, opt->name, opt->help);
 		if (opt->type != CONFIG_SECRET_FILE)
 			continue;
-		path = (char **)((char *)cfg + opt->offset);
+		path = text;
 		secret = (char **)((char *)cfg + opt->aux_offset);
 		if ((*path)[0] == '\0' || p->skip_secrets) {
 			*secret = ds_strdup("");

@@ -1,6 +1,7 @@
 /* test_config.c - unit tests for the configuration parser (config.h): every
  * value type and default, every error with its "NAME:LINE: message", secret
- * files, config_load(), reload merging and the generated example file. */
+ * files, config_load(), reload merging, the generated example file, and a
+ * small fuzz (every truncation, byte and line mutations, random texts). */
 #include "config.h"
 
 #include <errno.h>
@@ -1138,6 +1139,658 @@ test_example_parses(void **state)
 	free(text);
 }
 
+/* ---- fuzz -------------------------------------------------------------- */
+
+/* The parser reads a file an administrator edits by hand, and `dirsyncd
+ * -t` shows its messages as they are.  Whatever the text, it must not
+ * crash or leak, it must never reject a file without saying why, and
+ * every message must point into the file as "NAME:LINE: ".  The inputs
+ * are mutations of two valid files plus random texts, all drawn from a
+ * fixed LCG (each test its own seed, so adding rounds to one test does
+ * not change the inputs of another): a failure reproduces. */
+
+/* Bytes the parser looks at, or that break its assumptions: structure
+ * ('[', ']', '=', both comment characters, line ends, quotes, escapes,
+ * blanks), the value syntaxes (digits, '%', duration units and a unit it
+ * does not know, '/', '-'), control bytes, 0xff and halves of UTF-8
+ * sequences (0xc3 0xa9 is "é", 0xe2 0x82 0xac is "€"; alone, invalid).
+ * No NUL: config_parse() takes a C string, where a NUL is a truncation,
+ * and test_fuzz_truncations() has every one; 0x01 and 0x7f stand in. */
+static const unsigned char fuzz_alphabet[] = {
+	'[', ']', '=', '#', ';', '\n', '\r', '\\', '"', ' ', '\t', 0xff,
+	0xc3, 0xa9, 0xe2, 0x82, 0xac, '0', '1', '7', '9', '%', 'k', 'm',
+	's', 'h', 'd', '/', '-', 0x01, 0x7f,
+};
+
+#define FUZZ_NAME "fuzz.conf"
+
+/* The LCG of test_normalize_random (test_escape.c): 16 bits a draw. */
+static uint32_t
+fuzz_rand(uint32_t *seed)
+{
+	*seed = *seed * 1103515245u + 12345u;
+	return *seed >> 16;
+}
+
+static unsigned char
+fuzz_byte(uint32_t *seed)
+{
+	return fuzz_alphabet[fuzz_rand(seed) % sizeof(fuzz_alphabet)];
+}
+
+/* The input as a C literal (octal escapes cannot swallow the next
+ * character), to paste into fuzz_found[] when a check fails. */
+static void
+fuzz_print_input(const char *text)
+{
+	print_error("input: \"");
+	for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+		if (*p == '\n')
+			print_error("\\n%s", p[1] ? "\"\n    \"" : "");
+		else if (*p == '"' || *p == '\\')
+			print_error("\\%c", *p);
+		else if (*p < 0x20 || *p >= 0x7f)
+			print_error("\\%03o", *p);
+		else
+			print_error("%c", *p);
+	}
+	print_error("\"\n");
+}
+
+/* Whether msg starts with "fuzz.conf:LINE: " and says something, LINE
+ * being a line of the file (1 to lines). */
+static bool
+fuzz_msg_ok(const char *msg, unsigned lines)
+{
+	const char *p = msg + strlen(FUZZ_NAME ":");
+	unsigned long line = 0;
+
+	if (strncmp(msg, FUZZ_NAME ":", strlen(FUZZ_NAME ":")) != 0)
+		return false;
+	if (*p < '1' || *p > '9')
+		return false;
+	/* Stop once past lines, so that a long number cannot overflow. */
+	while (*p >= '0' && *p <= '9' && line <= lines)
+		line = line * 10 + (unsigned long)(*p++ - '0');
+	return line <= lines && p[0] == ':' && p[1] == ' ' && p[2] != '\0';
+}
+
+/* Parse the first len bytes of text (a copy of exactly that size, so
+ * that ASan sees any read past its end) and check the verdict; returns
+ * whether it was accepted. */
+static bool
+fuzz_check(const char *text, size_t len)
+{
+	struct config_diag diag = { 0 };
+	struct config *cfg;
+	char *copy = malloc(len + 1);
+	unsigned lines = 0;
+	bool ok = true, accepted;
+
+	assert_non_null(copy);
+	memcpy(copy, text, len);
+	copy[len] = '\0';
+	assert_null(memchr(copy, '\0', len));
+	/* Lines as the parser counts them: a last line without a newline
+	 * counts, and an empty file's problems are on line 1. */
+	for (size_t i = 0; i < len; i++)
+		lines += copy[i] == '\n';
+	if (len > 0 && copy[len - 1] != '\n')
+		lines++;
+	if (lines == 0)
+		lines = 1;
+
+	cfg = config_parse(FUZZ_NAME, copy, &diag);
+	accepted = cfg != NULL;
+	if (cfg == NULL && diag.count == 0) {
+		print_error("rejected without a message\n");
+		ok = false;
+	}
+	if (cfg != NULL && diag.count != 0) {
+		print_error("accepted, yet with messages\n");
+		ok = false;
+	}
+	for (size_t i = 0; i < diag.count; i++) {
+		if (!fuzz_msg_ok(diag.msgs[i], lines)) {
+			print_error("message %zu is not \"" FUZZ_NAME ":LINE: ...\" "
+			    "with LINE in 1..%u\n", i, lines);
+			ok = false;
+		}
+	}
+	if (cfg != NULL) {
+		const struct config_option *opts;
+		size_t n;
+
+		/* What the daemon relies on in a config it was given. */
+		if (cfg->ldap_uri == NULL || cfg->ldap_uri_count == 0 ||
+		    cfg->ldap_uri[cfg->ldap_uri_count] != NULL ||
+		    cfg->pg_conninfo == NULL || cfg->pg_conninfo[0] == '\0' ||
+		    cfg->ldap_bind_password == NULL || cfg->pg_password == NULL) {
+			print_error("accepted with a required value missing\n");
+			ok = false;
+		}
+		/* option_lines, not config_line_of(): no lookup by name
+		 * for each of the thousands of accepted inputs. */
+		opts = config_options(&n);
+		for (size_t i = 0; i < n; i++) {
+			if (cfg->option_lines[i] > lines) {
+				print_error("%s.%s set on line %u of %u\n",
+				    opts[i].section, opts[i].name,
+				    cfg->option_lines[i], lines);
+				ok = false;
+			}
+		}
+	}
+	if (!ok) {
+		dump_diag(&diag);
+		fuzz_print_input(copy);
+	}
+	config_free(cfg);
+	config_diag_free(&diag);
+	free(copy);
+	assert_true(ok);
+	return accepted;
+}
+
+/* The first from in text (which is freed) replaced by to, in a new
+ * string. */
+static char *
+replace_once(char *text, const char *from, const char *to)
+{
+	char *hit = strstr(text, from);
+	size_t n = strlen(text), from_n = strlen(from), to_n = strlen(to);
+	size_t pre;
+	char *out;
+
+	if (hit == NULL)
+		fail_msg("no '%s' in the text", from);
+	pre = (size_t)(hit - text);
+	out = malloc(n - from_n + to_n + 1);
+	assert_non_null(out);
+	memcpy(out, text, pre);
+	memcpy(out + pre, to, to_n);
+	memcpy(out + pre + to_n, hit + from_n, n - pre - from_n + 1);
+	free(text);
+	return out;
+}
+
+/* Seed 0 sets most options the way a deployment against Active
+ * Directory would, with both comment styles, blank lines, quoting, CRLF
+ * on one line, a blank-padded header and a bind password file; seed 1 is
+ * the generated example with its required options filled in (conninfo
+ * quoted) and a GSSAPI keytab, so that most of it is comments.  Both
+ * name one real private file, so that the secret checks run on every
+ * input; the mutations turn its path into paths that do not exist,
+ * directories and relative paths.  Only the six characters mkstemp()
+ * picks differ from run to run; they decide no more than which few
+ * replacements leave the path unchanged.  A second secret
+ * (postgresql.password_file) would add little but system calls, a
+ * third of the run time. */
+struct fuzz_seeds {
+	char secret[64];
+	char *text[2];
+	size_t len[2];
+};
+
+static void
+fuzz_seeds_make(struct fuzz_seeds *s)
+{
+	static const char fmt[] =
+	    "# dirsync.conf for example.com\n"
+	    "; mirrors AD into PostgreSQL\n"
+	    "\n"
+	    "[log]\n"
+	    "level = debug\n"
+	    "target = stderr\n"
+	    "\n"
+	    "[ldap]\n"
+	    "uri = ldaps://dc1.example.com ldaps://dc2.example.com\n"
+	    "bind_dn = \"CN=dirsync svc,OU=Service Accounts,DC=example,DC=com\"\n"
+	    "bind_password_file = %s\n"
+	    "starttls = no\n"
+	    "tls_ca_file = /etc/ssl/certs/ca.pem\n"
+	    "tls_verify = yes\n"
+	    "network_timeout = 250ms\n"
+	    "failback_interval = 5m\r\n"
+	    "\n"
+	    "[postgresql]\n"
+	    "conninfo = host=db.example.com port=5432 dbname=dirsync\n"
+	    "connect_timeout = 10\n"
+	    "\n"
+	    "[status]\n"
+	    "socket = /run/dirsync/status.sock\n"
+	    "mode = 0660\n"
+	    "group = \"dir sync\"\n"
+	    "client_timeout = 2s\n"
+	    "\n"
+	    "[mirror]\n"
+	    "profile = ad\n"
+	    "mode = dirsync\n"
+	    "base = DC=example,DC=com\n"
+	    "user_base = OU=People,DC=example,DC=com\n"
+	    "user_filter = (&(objectClass=user)(!(objectClass=computer)))\n"
+	    "max_delete_ratio = 15%%\n"
+	    "delete_guard_window = 1h\n"
+	    "batch_size = 2000\n"
+	    "poll_interval = 5s\n"
+	    "reconcile_interval = 1d\n"
+	    "page_size = 1000\n"
+	    "range_size = 1500\n"
+	    "timestamp_overlap = 30s\n"
+	    "\n"
+	    "  [ attributes ]\n"
+	    "\tlogin = sAMAccountName\n"
+	    "email=mail\n"
+	    "\n"
+	    "[retry]\n"
+	    "backoff_min = 1s\n"
+	    "backoff_max = 1h\n";
+	char keytab[128];
+	int n;
+
+	make_secret(s->secret, sizeof(s->secret), "s3cret\n", 0600);
+	n = snprintf(NULL, 0, fmt, s->secret);
+	assert_true(n > 0);
+	s->text[0] = malloc((size_t)n + 1);
+	assert_non_null(s->text[0]);
+	snprintf(s->text[0], (size_t)n + 1, fmt, s->secret);
+
+	snprintf(keytab, sizeof(keytab), "\nkeytab = %s\n", s->secret);
+	s->text[1] = example_text();
+	s->text[1] = replace_once(s->text[1], "\n#level = info\n",
+	    "\nlevel = warning\n");
+	s->text[1] = replace_once(s->text[1], "\nuri = \n",
+	    "\nuri = ldap://ldap1.example ldap://ldap2.example\n");
+	s->text[1] = replace_once(s->text[1], "\n#sasl_mech = none\n",
+	    "\nsasl_mech = GSSAPI\n");
+	s->text[1] = replace_once(s->text[1], "\n#keytab = \n", keytab);
+	s->text[1] = replace_once(s->text[1], "\nconninfo = \n",
+	    "\nconninfo = \"host=db.example dbname=dirsync\"\n");
+	s->text[1] = replace_once(s->text[1], "\n#profile = openldap\n",
+	    "\nprofile = 389ds\n");
+	s->text[1] = replace_once(s->text[1], "\n#max_delete_ratio = 10%\n",
+	    "\nmax_delete_ratio = 5%\n");
+	for (int k = 0; k < 2; k++) {
+		s->len[k] = strlen(s->text[k]);
+		/* Mutations of an invalid file would test little. */
+		config_free(parse_ok(s->text[k]));
+	}
+}
+
+static void
+fuzz_seeds_free(struct fuzz_seeds *s)
+{
+	free(s->text[0]);
+	free(s->text[1]);
+	unlink(s->secret);
+}
+
+static void
+test_fuzz_truncations(void **state)
+{
+	struct fuzz_seeds s;
+	unsigned accepted = 0;
+
+	(void)state;
+	fuzz_seeds_make(&s);
+	for (int k = 0; k < 2; k++) {
+		for (size_t n = 0; n <= s.len[k]; n++) {
+			char *copy = malloc(n + 1);
+			struct config *cfg;
+			bool ok = fuzz_check(s.text[k], n);
+
+			/* Without diagnostics, the same verdict. */
+			assert_non_null(copy);
+			memcpy(copy, s.text[k], n);
+			copy[n] = '\0';
+			cfg = config_parse(FUZZ_NAME, copy, NULL);
+			assert_true((cfg != NULL) == ok);
+			config_free(cfg);
+			free(copy);
+			accepted += ok;
+		}
+	}
+	/* At least each whole seed, and cuts inside its last value. */
+	assert_true(accepted > 2);
+	fuzz_seeds_free(&s);
+}
+
+static void
+test_fuzz_replacements(void **state)
+{
+	struct fuzz_seeds s;
+	uint32_t seed = 20240601;
+	unsigned accepted = 0;
+	char *v;
+
+	(void)state;
+	fuzz_seeds_make(&s);
+	/* Every byte of seed 0 with every byte of the alphabet. */
+	v = malloc(s.len[0] + 1);
+	assert_non_null(v);
+	for (size_t i = 0; i < s.len[0]; i++) {
+		for (size_t b = 0; b < sizeof(fuzz_alphabet); b++) {
+			memcpy(v, s.text[0], s.len[0]);
+			v[i] = (char)fuzz_alphabet[b];
+			accepted += fuzz_check(v, s.len[0]);
+		}
+	}
+	free(v);
+	/* Seed 1 is mostly comments, where most replacements change
+	 * nothing: one or two random bytes of it, a few thousand times. */
+	v = malloc(s.len[1] + 1);
+	assert_non_null(v);
+	for (int round = 0; round < 4000; round++) {
+		memcpy(v, s.text[1], s.len[1]);
+		for (int k = fuzz_rand(&seed) % 2 + 1; k > 0; k--)
+			v[fuzz_rand(&seed) % s.len[1]] = (char)fuzz_byte(&seed);
+		accepted += fuzz_check(v, s.len[1]);
+	}
+	free(v);
+	/* Replacing inside comments, values of text options or blanks keeps
+	 * the file valid: the success path (and config_free) gets its share. */
+	assert_true(accepted > 1000);
+	fuzz_seeds_free(&s);
+}
+
+static void
+test_fuzz_insertions_deletions(void **state)
+{
+	struct fuzz_seeds s;
+	uint32_t seed = 7;
+	char *v;
+
+	(void)state;
+	fuzz_seeds_make(&s);
+	/* The random rounds below insert at most four bytes. */
+	v = malloc(s.len[0] + s.len[1] + 8);
+	assert_non_null(v);
+	/* Seed 0 without each of its bytes, and with bytes of the alphabet
+	 * inserted before each of its bytes and at its end: at each place a
+	 * quarter of the alphabet, the next quarter at the next place, so
+	 * that every byte is tried at every fourth place; the full product,
+	 * as test_fuzz_replacements() has it, would double the run time. */
+	for (size_t i = 0; i < s.len[0]; i++) {
+		memcpy(v, s.text[0], i);
+		memcpy(v + i, s.text[0] + i + 1, s.len[0] - i - 1);
+		fuzz_check(v, s.len[0] - 1);
+	}
+	for (size_t i = 0; i <= s.len[0]; i++) {
+		for (size_t b = i % 4; b < sizeof(fuzz_alphabet); b += 4) {
+			memcpy(v, s.text[0], i);
+			v[i] = (char)fuzz_alphabet[b];
+			memcpy(v + i + 1, s.text[0] + i, s.len[0] - i);
+			fuzz_check(v, s.len[0] + 1);
+		}
+	}
+	/* Up to four edits at once, on either seed. */
+	for (int round = 0; round < 4000; round++) {
+		int k = round % 2;
+		size_t len = s.len[k];
+
+		memcpy(v, s.text[k], len);
+		for (int e = fuzz_rand(&seed) % 4 + 1; e > 0; e--) {
+			size_t at = fuzz_rand(&seed) % (len + 1);
+
+			switch (fuzz_rand(&seed) % 3) {
+			case 0:
+				if (at < len)
+					v[at] = (char)fuzz_byte(&seed);
+				break;
+			case 1:
+				memmove(v + at + 1, v + at, len - at);
+				v[at] = (char)fuzz_byte(&seed);
+				len++;
+				break;
+			default:
+				if (at < len) {
+					memmove(v + at, v + at + 1, len - at - 1);
+					len--;
+				}
+				break;
+			}
+		}
+		fuzz_check(v, len);
+	}
+	free(v);
+	fuzz_seeds_free(&s);
+}
+
+#define FUZZ_MAX_LINES 512
+
+/* A seed cut into lines, each with its newline. */
+struct fuzz_lines {
+	const char *start[FUZZ_MAX_LINES];
+	size_t len[FUZZ_MAX_LINES];
+	size_t count;
+};
+
+static void
+fuzz_split_lines(const char *text, struct fuzz_lines *l)
+{
+	l->count = 0;
+	while (*text) {
+		const char *nl = strchr(text, '\n');
+		size_t n = nl ? (size_t)(nl - text) + 1 : strlen(text);
+
+		assert_true(l->count < FUZZ_MAX_LINES);
+		l->start[l->count] = text;
+		l->len[l->count++] = n;
+		text += n;
+	}
+}
+
+/* Check the file made of the lines order[0..n) of l; buf holds it. */
+static void
+fuzz_check_lines(const struct fuzz_lines *l, const size_t *order, size_t n,
+    char *buf)
+{
+	size_t len = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		memcpy(buf + len, l->start[order[i]], l->len[order[i]]);
+		len += l->len[order[i]];
+	}
+	fuzz_check(buf, len);
+}
+
+static void
+test_fuzz_lines(void **state)
+{
+	static struct fuzz_lines l[2];
+	static size_t order[2 * FUZZ_MAX_LINES];
+	struct fuzz_seeds s;
+	uint32_t seed = 99;
+	char *buf;
+
+	(void)state;
+	fuzz_seeds_make(&s);
+	/* Room for every line twice, the most the operations below make. */
+	buf = malloc(2 * s.len[1] + 2 * s.len[0]);
+	assert_non_null(buf);
+	fuzz_split_lines(s.text[0], &l[0]);
+	fuzz_split_lines(s.text[1], &l[1]);
+
+	/* Seed 0: each line deleted, doubled, repeated at the end (in
+	 * another section), and each pair of lines swapped. */
+	for (size_t i = 0; i < l[0].count; i++) {
+		size_t n = 0;
+
+		for (size_t j = 0; j < l[0].count; j++)
+			if (j != i)
+				order[n++] = j;
+		fuzz_check_lines(&l[0], order, n, buf);
+		n = 0;
+		for (size_t j = 0; j < l[0].count; j++) {
+			order[n++] = j;
+			if (j == i)
+				order[n++] = j;
+		}
+		fuzz_check_lines(&l[0], order, n, buf);
+		for (size_t j = 0; j < l[0].count; j++)
+			order[j] = j;
+		order[l[0].count] = i;
+		fuzz_check_lines(&l[0], order, l[0].count + 1, buf);
+		for (size_t j = i + 1; j < l[0].count; j++) {
+			for (size_t m = 0; m < l[0].count; m++)
+				order[m] = m;
+			order[i] = j;
+			order[j] = i;
+			fuzz_check_lines(&l[0], order, l[0].count, buf);
+		}
+	}
+
+	/* Both seeds: one to three lines doubled, swapped, dropped or moved
+	 * at random. */
+	for (int round = 0; round < 3000; round++) {
+		const struct fuzz_lines *lk = &l[round % 2];
+		size_t n = lk->count;
+
+		for (size_t j = 0; j < n; j++)
+			order[j] = j;
+		for (int op = fuzz_rand(&seed) % 3 + 1; op > 0; op--) {
+			size_t a = fuzz_rand(&seed) % n, b = fuzz_rand(&seed) % n;
+			size_t t = order[a];
+
+			switch (fuzz_rand(&seed) % 4) {
+			case 0:  /* line a again before line b */
+				memmove(order + b + 1, order + b,
+				    (n - b) * sizeof(order[0]));
+				order[b] = t;
+				n++;
+				break;
+			case 1:
+				order[a] = order[b];
+				order[b] = t;
+				break;
+			case 2:
+				if (n > 1) {
+					memmove(order + a, order + a + 1,
+					    (n - a - 1) * sizeof(order[0]));
+					n--;
+				}
+				break;
+			default:  /* line a moved before line b */
+				memmove(order + a, order + a + 1,
+				    (n - a - 1) * sizeof(order[0]));
+				memmove(order + b + 1, order + b,
+				    (n - 1 - b) * sizeof(order[0]));
+				order[b] = t;
+				break;
+			}
+		}
+		fuzz_check_lines(lk, order, n, buf);
+	}
+	free(buf);
+	fuzz_seeds_free(&s);
+}
+
+static void
+test_fuzz_random(void **state)
+{
+	const struct config_option *opts;
+	size_t nopts;
+	char text[1024];
+	uint32_t seed = 31337;
+	unsigned accepted = 0;
+
+	(void)state;
+	opts = config_options(&nopts);
+	/* Bytes of the alphabet. */
+	for (int round = 0; round < 10000; round++) {
+		size_t len = fuzz_rand(&seed) % 256;
+
+		for (size_t i = 0; i < len; i++)
+			text[i] = (char)fuzz_byte(&seed);
+		fuzz_check(text, len);
+	}
+	/* Words of the format: the table's sections, names and defaults,
+	 * whole settings ("[section]" and "name = default" lines), " = ",
+	 * newlines and bytes of the alphabet, after the required options
+	 * half of the time.  Random bytes seldom get past the section and
+	 * key lookups; these reach the value parsers, the duplicate check
+	 * and the final checks, and now and then make a valid file. */
+	for (int round = 0; round < 10000; round++) {
+		size_t len = 0;
+
+		if (fuzz_rand(&seed) % 2) {
+			memcpy(text, REQ, strlen(REQ));
+			len = strlen(REQ);
+		}
+		for (int w = fuzz_rand(&seed) % 24; w > 0; w--) {
+			const struct config_option *o = &opts[fuzz_rand(&seed) % nopts];
+			const char *def = o->def ? o->def : "ldap://a";
+			char word[160];
+			size_t n;
+
+			switch (fuzz_rand(&seed) % 8) {
+			case 0:
+				snprintf(word, sizeof(word), "[%s]\n", o->section);
+				break;
+			case 1:
+				snprintf(word, sizeof(word), "%s", o->name);
+				break;
+			case 2:
+				snprintf(word, sizeof(word), "%s", def);
+				break;
+			case 3:
+			case 4:
+				snprintf(word, sizeof(word), "\n[%s]\n%s = %s\n",
+				    o->section, o->name, def);
+				break;
+			case 5:
+				snprintf(word, sizeof(word), " = ");
+				break;
+			case 6:
+				snprintf(word, sizeof(word), "\n");
+				break;
+			default:
+				word[0] = (char)fuzz_byte(&seed);
+				word[1] = '\0';
+				break;
+			}
+			n = strlen(word);
+			if (len + n > sizeof(text))
+				break;
+			memcpy(text + len, word, n);
+			len += n;
+		}
+		accepted += fuzz_check(text, len);
+	}
+	/* The generator still reaches the end of the parser. */
+	assert_true(accepted > 100);
+}
+
+/* Inputs the fuzz found, reduced by hand, with the messages they must
+ * give; each one failed when it was added. */
+static const struct error_case fuzz_found[] = {
+	/* postgresql.conninfo is required, so it has no default: a quoted
+	 * value that does not parse leaves it NULL, and the check in
+	 * config_finish() that a required text is not empty dereferences
+	 * it (SIGSEGV; "load of null pointer" under UBSan).  Any seed with
+	 * a quoted conninfo meets it on its first truncations. */
+	{ "unterminated quoted conninfo",
+	  "[ldap]\nuri = ldap://a\n[postgresql]\nconninfo = \"x\n",
+	  { "t.conf:4: postgresql.conninfo: unterminated or malformed quoted value" } },
+	{ "text after the quoted conninfo",
+	  "[ldap]\nuri = ldap://a\n[postgresql]\nconninfo = \"x\" y\n",
+	  { "t.conf:4: postgresql.conninfo: unterminated or malformed quoted value" } },
+};
+
+static void
+test_fuzz_found(void **state)
+{
+	unsigned failed = 0;
+
+	(void)state;
+	for (size_t i = 0; i < DS_ARRAY_SIZE(fuzz_found); i++) {
+		fuzz_check(fuzz_found[i].text, strlen(fuzz_found[i].text));
+		failed += !check_errors(fuzz_found[i].name, fuzz_found[i].text,
+		    fuzz_found[i].want);
+	}
+	assert_int_equal(failed, 0);
+}
+
 int
 main(void)
 {
@@ -1166,6 +1819,14 @@ main(void)
 		cmocka_unit_test(test_merge_reload),
 		cmocka_unit_test(test_example_lists_every_option),
 		cmocka_unit_test(test_example_parses),
+		/* The reduced inputs first: when one of them fails, the
+		 * fuzz tests after it most likely fail the same way. */
+		cmocka_unit_test(test_fuzz_found),
+		cmocka_unit_test(test_fuzz_truncations),
+		cmocka_unit_test(test_fuzz_replacements),
+		cmocka_unit_test(test_fuzz_insertions_deletions),
+		cmocka_unit_test(test_fuzz_lines),
+		cmocka_unit_test(test_fuzz_random),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, cleanup_temp);
