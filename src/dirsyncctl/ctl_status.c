@@ -50,6 +50,13 @@ ctl_status_parse(const char *reply, size_t len, const struct xmlin_node **root)
 }
 
 /* Print an <error> reply if that is what came back; returns 1 if so. */
+static const char *
+ctl_attr(const struct xmlin_doc *doc, const struct xmlin_node *n, const char *a)
+{
+	const char *v = n ? xmlin_attr(doc, n, a) : NULL;
+	return v ? v : "-";
+}
+
 static int
 ctl_status_print_error(const struct xmlin_doc *doc, const struct xmlin_node *root)
 {
@@ -57,16 +64,11 @@ ctl_status_print_error(const struct xmlin_doc *doc, const struct xmlin_node *roo
 
 	if (e == NULL)
 		return 0;
+	/* code is required by status.xsd, but the reply is not validated:
+	 * a daemon's bug must not become this program's crash. */
 	fprintf(stderr, "dirsyncctl: dirsyncd: %s (%s)\n", xmlin_text(doc, e),
-	    xmlin_attr(doc, e, "code"));
+	    ctl_attr(doc, e, "code"));
 	return 1;
-}
-
-static const char *
-ctl_attr(const struct xmlin_doc *doc, const struct xmlin_node *n, const char *a)
-{
-	const char *v = n ? xmlin_attr(doc, n, a) : NULL;
-	return v ? v : "-";
 }
 
 static void
