@@ -10,7 +10,10 @@
  * increments cannot see (deletes without tombstones, entries that left
  * the filter or the base).  It never touches PostgreSQL. */
 #include "source.h"
+#include "source_poll_internal.h"
 
+#include <ctype.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
@@ -140,21 +143,66 @@ poll_first(const struct ldapconn_entry *e, const char *attr)
 
 /* ---- ids, times, cookies ------------------------------------------------ */
 
-/* RFC 4517 3.3.13 GeneralizedTime as the servers send it
- * ("20240102030405Z", AD's "20240102030405.0Z"); seconds since the
- * epoch, or -1. */
-static long long
+/* RFC 4517 3.3.13 GeneralizedTime as the servers send it: seconds
+ * always ("20240102030405Z"), a fraction sometimes (AD's
+ * "20240102030405.0Z"), and Z or an offset from UTC ("+0100").  Seconds
+ * since the epoch, or -1 for anything else: a value read leniently (a
+ * sign inside a field, an offset taken for UTC) would move the mark and
+ * lose changes until the next reconcile. */
+long long
 poll_parse_gentime(const char *s)
 {
 	struct tm tm = { 0 };
-	int n = 0;
+	long long t, off = 0;
+	int f[6];
+	static const int width[6] = { 4, 2, 2, 2, 2, 2 };
+	const char *p = s;
 
-	if (s == NULL || sscanf(s, "%4d%2d%2d%2d%2d%2d%n", &tm.tm_year, &tm.tm_mon,
-	    &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6 || n != 14)
+	if (s == NULL)
 		return -1;
-	tm.tm_year -= 1900;
-	tm.tm_mon -= 1;
-	return (long long)timegm(&tm);
+	for (int i = 0; i < 6; i++) {
+		f[i] = 0;
+		for (int k = 0; k < width[i]; k++, p++) {
+			if (!isdigit((unsigned char)*p))
+				return -1;
+			f[i] = f[i] * 10 + (*p - '0');
+		}
+	}
+	if (*p == '.' || *p == ',') {
+		if (!isdigit((unsigned char)*++p))
+			return -1;
+		while (isdigit((unsigned char)*p))
+			p++;
+	}
+	if (*p == '+' || *p == '-') {
+		int sign = *p++ == '-' ? -1 : 1, hh, mm = 0;
+
+		if (!isdigit((unsigned char)p[0]) || !isdigit((unsigned char)p[1]))
+			return -1;
+		hh = (p[0] - '0') * 10 + (p[1] - '0');
+		p += 2;
+		if (isdigit((unsigned char)p[0]) && isdigit((unsigned char)p[1])) {
+			mm = (p[0] - '0') * 10 + (p[1] - '0');
+			p += 2;
+		}
+		if (hh > 23 || mm > 59)
+			return -1;
+		off = sign * (hh * 3600LL + mm * 60LL);
+	} else if (*p++ != 'Z') {
+		return -1;
+	}
+	if (*p != '\0' || f[1] < 1 || f[1] > 12 || f[2] < 1 || f[2] > 31 ||
+	    f[3] > 23 || f[4] > 59 || f[5] > 60)
+		return -1;
+	tm.tm_year = f[0] - 1900;
+	tm.tm_mon = f[1] - 1;
+	tm.tm_mday = f[2];
+	tm.tm_hour = f[3];
+	tm.tm_min = f[4];
+	tm.tm_sec = f[5];
+	t = (long long)timegm(&tm);
+	/* "...+0100" is an hour ahead of UTC. */
+	return t - off < 0 ? -1 : t - off;
 }
 
 static void
@@ -167,15 +215,22 @@ poll_format_gentime(long long t, char *buf, size_t size)
 	strftime(buf, size, "%Y%m%d%H%M%SZ", &tm);
 }
 
-static bool
+/* A USN or a stored mark: decimal, below LLONG_MAX so that mark + 1 (the
+ * next search's lower bound) cannot overflow. */
+bool
 poll_parse_ll(const char *s, long long *out)
 {
 	char *end;
+	long long v;
 
 	if (s == NULL || *s == '\0')
 		return false;
-	*out = strtoll(s, &end, 10);
-	return *end == '\0';
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (*end != '\0' || end == s || errno == ERANGE || v == LLONG_MAX)
+		return false;
+	*out = v;
+	return true;
 }
 
 /* "usn:<server>:<N>" or "ts:<generalized time>"; false when the stored
@@ -652,11 +707,11 @@ poll_search(struct source *src)
 
 /* A 389-ds lastusn value.  The server prints its counter unsigned at
  * times: a backend that has numbered no entry yet shows -1, or 2^64 - 2
- * when it was added while the server ran.  Anything above LLONG_MAX
+ * when it was added while the server ran.  Anything from LLONG_MAX up
  * means "nothing yet" too, i.e. -1, so that the next search asks for
  * entryUSN >= 0 (strtoll would make it LLONG_MAX: a mark no entry ever
  * passes, and mark + 1 overflows). */
-static bool
+bool
 poll_parse_lastusn(const char *s, long long *out)
 {
 	char *end;
@@ -669,7 +724,7 @@ poll_parse_lastusn(const char *s, long long *out)
 	u = strtoull(s, &end, 10);
 	if (*end != '\0')
 		return false;
-	*out = u > (unsigned long long)LLONG_MAX ? -1 : (long long)u;
+	*out = u >= (unsigned long long)LLONG_MAX ? -1 : (long long)u;
 	return true;
 }
 
