@@ -11,7 +11,18 @@
 #include "ldapconn.h"
 #include "store.h"
 
-/* First value of attr, copied; NULL when absent or not mapped. */
+/* Whether value k of attr holds a NUL before its end: read as a C
+ * string it would be a shorter, different value (a member or manager DN
+ * naming someone else), and PostgreSQL's text cannot hold it at all. */
+static bool
+mirror_map_has_nul(const struct ldapconn_entry *e, const char *attr,
+    size_t k, const char *v)
+{
+	return ldapconn_entry_value_len(e, attr, k) != strlen(v);
+}
+
+/* First value of attr, copied; NULL when absent, not mapped, or not
+ * representable (an embedded NUL). */
 static char *
 mirror_map_first(const struct ldapconn_entry *e, const char *attr)
 {
@@ -19,7 +30,8 @@ mirror_map_first(const struct ldapconn_entry *e, const char *attr)
 
 	if (attr == NULL || attr[0] == '\0')
 		return NULL;
-	if (ldapconn_entry_values(e, attr, &v, 1) == 0)
+	if (ldapconn_entry_values(e, attr, &v, 1) == 0 ||
+	    mirror_map_has_nul(e, attr, 0, v))
 		return NULL;
 	return ds_strdup(v);
 }
@@ -27,15 +39,37 @@ mirror_map_first(const struct ldapconn_entry *e, const char *attr)
 static bool
 mirror_map_has_class(const struct ldapconn_entry *e, const char *cls)
 {
-	const char *vals[64];
-	size_t n = ldapconn_entry_values(e, "objectClass", vals, DS_ARRAY_SIZE(vals));
+	size_t n = ldapconn_entry_values(e, "objectClass", NULL, 0);
+	const char **vals = ds_calloc(n ? n : 1, sizeof(*vals));
+	bool found = false;
 
-	if (n > DS_ARRAY_SIZE(vals))
-		n = DS_ARRAY_SIZE(vals);
-	for (size_t i = 0; i < n; i++)
-		if (strcasecmp(vals[i], cls) == 0)
-			return true;
-	return false;
+	n = ldapconn_entry_values(e, "objectClass", vals, n);
+	for (size_t i = 0; i < n && !found; i++)
+		found = strcasecmp(vals[i], cls) == 0;
+	free(vals);
+	return found;
+}
+
+/* Where the optional UID of a uniqueMember value starts (RFC 4517
+ * 3.3.21: DN [ "#" BitString ], BitString = "'" *("0" / "1") "'B"), or
+ * NULL when it has none: the '#' must not be escaped (an odd run of
+ * backslashes before it) and only binary digits may stand between the
+ * quotes, or the text is part of the DN's last value. */
+static const char *
+mirror_map_uid_start(const char *v)
+{
+	size_t len = strlen(v), backslashes = 0;
+	const char *hash = strrchr(v, '#'), *close = v + len - 2;
+
+	if (hash == NULL || hash == v || len < 4 || v[len - 1] != 'B' ||
+	    *close != '\'' || hash[1] != '\'' || hash + 1 >= close)
+		return NULL;
+	for (const char *p = hash + 2; p < close; p++)
+		if (*p != '0' && *p != '1')
+			return NULL;
+	for (const char *p = hash; p > v && p[-1] == '\\'; p--)
+		backslashes++;
+	return backslashes % 2 == 0 ? hash : NULL;
 }
 
 /* AD marks a disabled account with bit 0x2 (ACCOUNTDISABLE) of
@@ -106,21 +140,19 @@ mirror_map_group(const struct attrmap *map, const struct ldapconn_entry *e,
 	g->member_dn_norm = ds_calloc(n ? n : 1, sizeof(char *));
 	for (size_t i = 0; i < n; i++) {
 		char *norm, *stripped = NULL;
-		const char *v = vals[i];
+		const char *v = vals[i], *uid;
 
-		/* uniqueMember (RFC 4517 §3.3.21) may end in an optional
-		 * "#'0101'B" UID that is not part of the DN. */
-		if (strcasecmp(map->member, "uniqueMember") == 0) {
-			const char *hash = strrchr(v, '#');
-			size_t len = strlen(v);
-
-			if (hash != NULL && hash > v && hash[-1] != '\\' &&
-			    hash[1] == '\'' && len >= 3 && v[len - 1] == 'B' &&
-			    v[len - 2] == '\'') {
-				stripped = strndup(v, (size_t)(hash - v));
-				if (stripped != NULL)
-					v = stripped;
-			}
+		if (mirror_map_has_nul(e, map->member, i, v)) {
+			if (bad_members != NULL)
+				(*bad_members)++;
+			continue;
+		}
+		/* uniqueMember may end in a UID that is not part of the DN. */
+		if (strcasecmp(map->member, "uniqueMember") == 0 &&
+		    (uid = mirror_map_uid_start(v)) != NULL) {
+			stripped = strndup(v, (size_t)(uid - v));
+			if (stripped != NULL)
+				v = stripped;
 		}
 		if (dn_normalize(v, &norm, &err) < 0) {
 			free(stripped);

@@ -32,7 +32,8 @@ struct mirror_scope {
 
 /* Appends the row for entry (whose unique id is id) to batch, unless it
  * lies outside scope (may be NULL).  Member values that are not valid
- * DNs are skipped and counted in *bad_members (may be NULL). */
+ * DNs, or hold a NUL, are skipped and counted in *bad_members (may be
+ * NULL); any other value holding a NUL is taken as absent. */
 enum mirror_map_result mirror_map_entry(const struct attrmap *map,
     const struct mirror_scope *scope, const struct ldapconn_entry *entry,
     const char *id, struct store_batch *batch, unsigned *bad_members,
