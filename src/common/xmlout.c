@@ -30,7 +30,48 @@ xmlout_new(void)
 	return x;
 }
 
-/* Copy s replacing every byte that is not part of valid UTF-8 by '?'. */
+/* Length of the well-formed UTF-8 sequence at p (RFC 3629 table 3-7:
+ * no overlong forms, no surrogates, nothing above U+10FFFF) that is
+ * also an XML 1.0 Char (no C0 control but tab, newline and return; not
+ * U+FFFE or U+FFFF); 0 when there is none.  n: bytes left. */
+static size_t
+xmlout_char_len(const unsigned char *p, size_t n)
+{
+	unsigned char c = p[0], lo = 0x80, hi = 0xbf;
+	size_t len;
+
+	if (c < 0x80)
+		return c >= 0x20 || c == '\t' || c == '\n' || c == '\r' ? 1 : 0;
+	if (c >= 0xc2 && c <= 0xdf)
+		len = 2;
+	else if (c >= 0xe0 && c <= 0xef)
+		len = 3;
+	else if (c >= 0xf0 && c <= 0xf4)
+		len = 4;
+	else
+		return 0;
+	/* The second byte's range is narrower after these leads. */
+	if (c == 0xe0)
+		lo = 0xa0;
+	else if (c == 0xed)
+		hi = 0x9f;
+	else if (c == 0xf0)
+		lo = 0x90;
+	else if (c == 0xf4)
+		hi = 0x8f;
+	if (len > n || p[1] < lo || p[1] > hi)
+		return 0;
+	for (size_t k = 2; k < len; k++)
+		if ((p[k] & 0xc0) != 0x80)
+			return 0;
+	if (c == 0xef && p[1] == 0xbf && (p[2] == 0xbe || p[2] == 0xbf))
+		return 0;
+	return len;
+}
+
+/* Copy s replacing every byte that is not part of a character XML 1.0
+ * can carry by '?': a server's error text or a DN may hold anything, and
+ * one bad byte would make the whole document unreadable. */
 static char *
 xmlout_sanitize(const char *s)
 {
@@ -38,21 +79,12 @@ xmlout_sanitize(const char *s)
 	unsigned char *out = (unsigned char *)ds_strdup(s);
 
 	for (size_t i = 0; i < n;) {
-		unsigned char c = out[i];
-		size_t len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 :
-		    (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
-		bool ok = len > 0 && i + len <= n;
+		size_t len = xmlout_char_len(out + i, n - i);
 
-		for (size_t k = 1; ok && k < len; k++)
-			ok = (out[i + k] & 0xc0) == 0x80;
-		/* XML 1.0 forbids most C0 controls even when escaped. */
-		if (ok && len == 1 && c < 0x20 && c != '\t' && c != '\n' && c != '\r')
-			ok = false;
-		if (!ok) {
+		if (len == 0)
 			out[i++] = '?';
-			continue;
-		}
-		i += len;
+		else
+			i += len;
 	}
 	return (char *)out;
 }

@@ -518,6 +518,70 @@ test_missing_schema(void **state)
 	assert_valid(doc);
 }
 
+/* Whatever bytes a value holds (a server's error text, a DN), the
+ * document must parse again: dirsyncctl and monitoring read it.  Random
+ * strings over bytes that break UTF-8 or XML in every known way -
+ * overlong forms, surrogates, code points above U+10FFFF, U+FFFE/FFFF,
+ * C0 and C1 controls, truncated sequences, markup - go into an
+ * attribute and a text node; the result must parse, and a value of
+ * plain ASCII must come back unchanged. */
+static void
+test_hostile_bytes_round_trip(void **state)
+{
+	static const char *const pieces[] = { "a", "<", ">", "&", "\"", "'",
+		"]]>", "\t", "\n", "\r", "\x01", "\x1f", "\x7f", "\xc0\x80",
+		"\xc1\xbf", "\xe0\x80\x80", "\xed\xa0\x80", "\xed\xbf\xbf",
+		"\xef\xbf\xbe", "\xef\xbf\xbf", "\xf0\x80\x80\x80",
+		"\xf4\x90\x80\x80", "\xf5\x80\x80\x80", "\xff", "\xfe",
+		"\xc3", "\xe2\x82", "\xc2\x80", "\xc2\x9f", "\xc3\xa9",
+		"\xe2\x82\xac", "\xf0\x9f\x98\x80", "&#1;", "&amp;" };
+	uint32_t seed = 4711;
+
+	(void)state;
+	for (int iter = 0; iter < 20000; iter++) {
+		char value[256] = "";
+		size_t len = 0;
+		bool ascii = true;
+		struct xmlout *x = xmlout_new();
+		struct xmlin_doc *doc;
+		struct ds_error err = { "" };
+		const char *text;
+		size_t text_len;
+
+		seed = seed * 1103515245u + 12345u;
+		for (unsigned n = (seed >> 16) % 12; n > 0; n--) {
+			const char *p;
+
+			seed = seed * 1103515245u + 12345u;
+			p = pieces[(seed >> 16) % (sizeof(pieces) / sizeof(pieces[0]))];
+			if (len + strlen(p) >= sizeof(value))
+				break;
+			memcpy(value + len, p, strlen(p) + 1);
+			len += strlen(p);
+			for (const char *c = p; *c; c++)
+				if ((unsigned char)*c >= 0x80 ||
+				    ((unsigned char)*c < 0x20 && *c != '\t' && *c != '\n') ||
+				    *c == '\r' || *c == 0x7f)
+					ascii = false;
+		}
+		xmlout_start(x, "dirsync");
+		xmlout_attr(x, "v", value);
+		xmlout_text_element(x, "t", value);
+		xmlout_end(x);
+		text = xmlout_finish(x, &text_len);
+		assert_non_null(text);
+		doc = xmlin_parse(text, text_len, &err);
+		if (doc == NULL)
+			fail_msg("iteration %d: does not parse (%s):\n%s", iter,
+			    err.msg, text);
+		if (ascii && strcmp(xmlin_text(doc,
+		    xmlin_child(xmlin_root(doc), "t")), value) != 0)
+			fail_msg("iteration %d: text changed:\n%s", iter, text);
+		xmlin_free(doc);
+		xmlout_free(x);
+	}
+}
+
 int
 main(void)
 {
@@ -536,6 +600,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_sync_documents, setup,
 		    teardown),
 		cmocka_unit_test(test_missing_schema),
+		cmocka_unit_test(test_hostile_bytes_round_trip),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
