@@ -25,12 +25,14 @@
  * still in flight on a live connection would leave one hold behind that
  * no unlock matches, and every other daemon would wait forever.  So the
  * lock is only taken when this session does not hold it already (a
- * bigint key shows in pg_locks as classid = high, objid = low half). */
+ * bigint key shows in pg_locks as classid = high, objid = low half).
+ * The same query reads the database's encoding (migrate_check_encoding). */
 #define MIGRATE_LOCK_SQL \
-	"SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ") WHERE NOT EXISTS (" \
+	"SELECT current_setting('server_encoding'), " \
+	"(SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ") WHERE NOT EXISTS (" \
 	"SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted " \
 	"AND pid = pg_backend_pid() AND objsubid = 1 " \
-	"AND (classid::bigint << 32 | objid::bigint) = " MIGRATE_LOCK_KEY ")"
+	"AND (classid::bigint << 32 | objid::bigint) = " MIGRATE_LOCK_KEY "))"
 
 /* Where the chain of queries is; the public state says how a run ended. */
 enum migrate_step {
@@ -222,6 +224,25 @@ migrate_apply_next(struct migrate *m)
 	free(sql);
 }
 
+/* The directory speaks UTF-8.  In a LATIN1 database a name in another
+ * script would fail its batch again at every retry, and in a SQL_ASCII
+ * one nothing is checked or converted at all: refuse before anything is
+ * written, saying what to do.  False when refused. */
+static bool
+migrate_check_encoding(struct migrate *m, const struct pgresult *res)
+{
+	const char *enc = pgresult_value(res, 0, 0);
+
+	if (enc != NULL && strcmp(enc, "UTF8") == 0)
+		return true;
+	snprintf(m->last_error, sizeof(m->last_error),
+	    "the database's encoding is %s; dirsync needs UTF8 (CREATE "
+	    "DATABASE ... ENCODING 'UTF8' TEMPLATE template0)",
+	    enc != NULL ? enc : "unknown");
+	migrate_finish(m, MIGRATE_FAILED);
+	return false;
+}
+
 /* Read max(version) and decide: refuse, apply, or nothing to do. */
 static void
 migrate_handle_version(struct migrate *m, const struct pgresult *res)
@@ -298,6 +319,8 @@ migrate_handle_result(struct migrate *m, const struct pgresult *res)
 	}
 	switch (m->step) {
 	case MIGRATE_STEP_LOCK:
+		if (!migrate_check_encoding(m, res))
+			break;
 		/* Not a bare CREATE TABLE IF NOT EXISTS: that needs CREATE on
 		 * the schema even when the table exists, and a daemon role
 		 * without DDL rights must still start on an up-to-date

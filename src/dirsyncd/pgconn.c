@@ -435,11 +435,12 @@ pgconn_handle_connect_poll(struct pgconn *pg)
 /* Start one attempt.  The conninfo goes in as dbname with expand_dbname
  * so both "host=... dbname=..." and URIs work; keywords after it override
  * what it expands to, so the configured password beats one in the
- * conninfo. */
+ * conninfo.  Every string the daemon sends is UTF-8 (what LDAP speaks),
+ * whatever PGCLIENTENCODING or the database's default says. */
 static void
 pgconn_connect(struct pgconn *pg)
 {
-	const char *keys[4], *vals[4];
+	const char *keys[5], *vals[5];
 	int n = 0;
 
 	keys[n] = "dbname";
@@ -450,6 +451,8 @@ pgconn_connect(struct pgconn *pg)
 	}
 	keys[n] = "fallback_application_name";
 	vals[n++] = "dirsyncd";
+	keys[n] = "client_encoding";
+	vals[n++] = "UTF8";
 	keys[n] = vals[n] = NULL;
 
 	pgconn_render_conninfo(pg->server, sizeof(pg->server), pg->conninfo);

@@ -696,7 +696,7 @@ pg_sql() {
 
 # harness_pg_create_db NAME - another empty database owned by dirsync.
 harness_pg_create_db() {
-	_pg_psql postgres -c "CREATE DATABASE \"$1\" OWNER dirsync" >/dev/null
+	_pg_psql postgres -c "CREATE DATABASE \"$1\" OWNER dirsync ${2:-}" >/dev/null
 }
 
 # ---------------------------------------------------------------------------

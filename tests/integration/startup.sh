@@ -230,4 +230,25 @@ t_eq "newer database: left alone" 1 \
 harness_stop_dirsyncd
 t_eq "newer database: daemon still stops cleanly" 0 "$HARNESS_STOP_RC"
 
+# ---- a database that is not UTF8 --------------------------------------------
+
+# SQL_ASCII is what initdb gives a cluster under the C locale: nothing
+# written there would be checked or converted.  Refused before anything
+# is created, with what to do.
+harness_pg_create_db dirsync_ascii "ENCODING 'SQL_ASCII' TEMPLATE template0"
+harness_write_config --file "$HARNESS_DIR/ascii.conf" \
+    '[postgresql]' "conninfo = \"host=$PG_HOST port=$PG_PORT dbname=dirsync_ascii user=$PG_USER\""
+DIRSYNCD_LOG=$HARNESS_DIR/dirsyncd-ascii.log
+DIRSYNCD_CONF=$HARNESS_DIR/ascii.conf harness_start_dirsyncd
+t_check "SQL_ASCII database: schema state failed" \
+    wait_for "schema failed" 10 schema_is 'failed'
+t_check "SQL_ASCII database: the log says why and what to do" \
+    wait_for "the encoding error in the log" 5 \
+    grep -q "the database's encoding is SQL_ASCII; dirsync needs UTF8 (CREATE DATABASE ... ENCODING 'UTF8'" "$DIRSYNCD_LOG"
+t_check "SQL_ASCII database: status validates" harness_status_validate
+t_eq "SQL_ASCII database: nothing created" "" \
+    "$(pg_sql "SELECT to_regclass('schema_version')" dirsync_ascii)"
+harness_stop_dirsyncd
+t_eq "SQL_ASCII database: daemon still stops cleanly" 0 "$HARNESS_STOP_RC"
+
 t_done
