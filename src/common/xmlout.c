@@ -11,6 +11,8 @@
 
 #include <libxml/xmlwriter.h>
 
+#include "utf8.h"
+
 struct xmlout {
 	xmlBufferPtr buf;
 	xmlTextWriterPtr w;
@@ -30,41 +32,19 @@ xmlout_new(void)
 	return x;
 }
 
-/* Length of the well-formed UTF-8 sequence at p (RFC 3629 table 3-7:
- * no overlong forms, no surrogates, nothing above U+10FFFF) that is
- * also an XML 1.0 Char (no C0 control but tab, newline and return; not
- * U+FFFE or U+FFFF); 0 when there is none.  n: bytes left. */
+/* Length of the character at p (n bytes left) when XML 1.0 can carry
+ * it: well-formed UTF-8 (utf8.h), not a C0 control but tab, newline and
+ * return, not U+FFFE or U+FFFF; 0 otherwise. */
 static size_t
 xmlout_char_len(const unsigned char *p, size_t n)
 {
-	unsigned char c = p[0], lo = 0x80, hi = 0xbf;
-	size_t len;
+	size_t len = utf8_char_len(p, n);
 
-	if (c < 0x80)
-		return c >= 0x20 || c == '\t' || c == '\n' || c == '\r' ? 1 : 0;
-	if (c >= 0xc2 && c <= 0xdf)
-		len = 2;
-	else if (c >= 0xe0 && c <= 0xef)
-		len = 3;
-	else if (c >= 0xf0 && c <= 0xf4)
-		len = 4;
-	else
+	if (len == 1 && p[0] < 0x20 && p[0] != '\t' && p[0] != '\n' &&
+	    p[0] != '\r')
 		return 0;
-	/* The second byte's range is narrower after these leads. */
-	if (c == 0xe0)
-		lo = 0xa0;
-	else if (c == 0xed)
-		hi = 0x9f;
-	else if (c == 0xf0)
-		lo = 0x90;
-	else if (c == 0xf4)
-		hi = 0x8f;
-	if (len > n || p[1] < lo || p[1] > hi)
-		return 0;
-	for (size_t k = 2; k < len; k++)
-		if ((p[k] & 0xc0) != 0x80)
-			return 0;
-	if (c == 0xef && p[1] == 0xbf && (p[2] == 0xbe || p[2] == 0xbf))
+	if (len == 3 && p[0] == 0xef && p[1] == 0xbf &&
+	    (p[2] == 0xbe || p[2] == 0xbf))
 		return 0;
 	return len;
 }

@@ -717,6 +717,11 @@ store_write(struct store *s, const struct store_batch *b, store_write_cb cb,
 		    "%zu rows source=%s", store_batch_size(b), s->source);
 		return -1;
 	}
+	if (p.repaired > 0)
+		log_obj_warning(STORE_OBJ, "%u values in this batch are not "
+		    "valid UTF-8; each bad byte is stored as U+FFFD "
+		    "source=%s first=\"%s\"", p.repaired, s->source,
+		    p.first_repaired);
 	op = store_op_new(s, STORE_OP_WRITE, arg);
 	op->cb.write = cb;
 	op->refresh = b->refresh;

@@ -5,8 +5,11 @@
 #include "store_params.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "utf8.h"
 
 /* ---- array literals ---------------------------------------------------- */
 
@@ -17,6 +20,8 @@ struct store_buf {
 	char *p;
 	size_t len, cap;
 	bool oom;
+	unsigned repaired;       /* elements that were not valid UTF-8 */
+	char first_repaired[STORE_REPAIRED_SHOWN]; /* the first, as sent */
 };
 
 static void
@@ -42,13 +47,43 @@ store_buf_add(struct store_buf *b, const char *s, size_t n)
 	b->p[b->len] = '\0';
 }
 
+/* s for a log line: as it is, but each byte that is not part of
+ * well-formed UTF-8 written as \xNN; cut to fit size. */
+static void
+store_show_bytes(char *out, size_t size, const char *s)
+{
+	size_t o = 0;
+
+	while (*s != '\0' && o + 5 < size) {
+		size_t len = utf8_char_len(s, strnlen(s, 4));
+
+		if (len == 0) {
+			o += (size_t)snprintf(out + o, size - o, "\\x%02x",
+			    (unsigned char)*s++);
+			continue;
+		}
+		if (o + len + 1 > size)
+			break;
+		memcpy(out + o, s, len);
+		o += len;
+		s += len;
+	}
+	out[o] = '\0';
+}
+
 /* Appends one element of an array literal: "..." with \ and " escaped
  * (the array parser's quoting, which also protects commas, braces,
  * spaces and the word NULL), or a bare NULL for a NULL pointer.  The
- * first element opens the literal; store_arr_end() closes it. */
+ * first element opens the literal; store_arr_end() closes it.  A byte
+ * that is not part of well-formed UTF-8 becomes U+FFFD: the database
+ * would refuse the whole batch, and the same entry would stop the
+ * mirror at every retry. */
 static void
 store_arr_add(struct store_buf *b, const char *s)
 {
+	const char *start = s;
+	bool bad = false;
+
 	store_buf_add(b, b->len == 0 ? "{" : ",", 1);
 	if (s == NULL) {
 		store_buf_add(b, "NULL", 4);
@@ -56,34 +91,64 @@ store_arr_add(struct store_buf *b, const char *s)
 	}
 	store_buf_add(b, "\"", 1);
 	while (*s != '\0') {
-		size_t run = strcspn(s, "\\\"");
+		size_t run = 0, len;
 
+		while (s[run] != '\0' && s[run] != '\\' && s[run] != '"' &&
+		    (unsigned char)s[run] < 0x80)
+			run++;
 		store_buf_add(b, s, run);
 		s += run;
 		if (*s == '\0')
 			break;
-		store_buf_add(b, "\\", 1);
-		store_buf_add(b, s++, 1);
+		if (*s == '\\' || *s == '"') {
+			store_buf_add(b, "\\", 1);
+			store_buf_add(b, s++, 1);
+		} else if ((len = utf8_char_len(s, strnlen(s, 4))) != 0) {
+			store_buf_add(b, s, len);
+			s += len;
+		} else {
+			store_buf_add(b, UTF8_REPLACEMENT, 3);
+			s++;
+			bad = true;
+		}
 	}
 	store_buf_add(b, "\"", 1);
+	if (bad && b->repaired++ == 0)
+		store_show_bytes(b->first_repaired, sizeof(b->first_repaired),
+		    start);
 }
 
-/* The finished literal (malloc'd), or NULL when memory ran out. */
+/* A parameter of p; NULL (out of memory) marks p as failed. */
 static char *
-store_arr_end(struct store_buf *b)
+store_param(struct store_params *p, char *s)
+{
+	if (s == NULL)
+		p->oom = true;
+	return s;
+}
+
+/* The finished literal (malloc'd) as a parameter of p, which also counts
+ * the elements repaired; NULL when memory ran out. */
+static char *
+store_arr_end(struct store_params *p, struct store_buf *b)
 {
 	store_buf_add(b, b->len == 0 ? "{}" : "}", b->len == 0 ? 2 : 1);
+	if (b->repaired > 0 && p->repaired == 0)
+		memcpy(p->first_repaired, b->first_repaired,
+		    sizeof(p->first_repaired));
+	p->repaired += b->repaired;
 	if (!b->oom)
-		return b->p;
+		return store_param(p, b->p);
 	free(b->p);
-	return NULL;
+	return store_param(p, NULL);
 }
 
 /* A text[] literal of the char * found at offset within each of n
  * records stride bytes apart: plain string arrays (stride sizeof(char
  * *), offset 0) and one field of a struct array alike. */
 static char *
-store_array(const void *base, size_t n, size_t stride, size_t offset)
+store_array(struct store_params *p, const void *base, size_t n,
+    size_t stride, size_t offset)
 {
 	struct store_buf b = { 0 };
 
@@ -93,7 +158,7 @@ store_array(const void *base, size_t n, size_t stride, size_t offset)
 		memcpy(&s, (const char *)base + i * stride + offset, sizeof(s));
 		store_arr_add(&b, s);
 	}
-	return store_arr_end(&b);
+	return store_arr_end(p, &b);
 }
 
 /* bytea in its hex text form, \x..., for a text parameter. */
@@ -144,14 +209,6 @@ static const size_t store_group_fields[] = {
 _Static_assert(DS_ARRAY_SIZE(store_group_fields) == STORE_NGROUP,
     "store_params.h: STORE_NGROUP");
 
-
-static char *
-store_param(struct store_params *p, char *s)
-{
-	if (s == NULL)
-		p->oom = true;
-	return s;
-}
 
 struct store_sending {
 	const char *id;
@@ -230,9 +287,9 @@ store_params_members(struct store_params *p, const struct store_batch *b)
 		}
 	}
 	free(superseded);
-	p->member_groups = store_param(p, store_arr_end(&ids));
+	p->member_groups = store_arr_end(p, &ids);
 	for (size_t i = 0; i < 3; i++)
-		p->members[i] = store_param(p, store_arr_end(&m[i]));
+		p->members[i] = store_arr_end(p, &m[i]);
 }
 
 static void
@@ -249,7 +306,7 @@ store_params_changes(struct store_params *p, const struct store_batch *b)
 		store_arr_add(&c[3], mc->add ? "t" : "f");
 	}
 	for (size_t i = 0; i < 4; i++)
-		p->changes[i] = store_param(p, store_arr_end(&c[i]));
+		p->changes[i] = store_arr_end(p, &c[i]);
 }
 
 void
@@ -257,18 +314,18 @@ store_params_build(struct store_params *p, const struct store_batch *b)
 {
 	memset(p, 0, sizeof(*p));
 	for (size_t i = 0; b->user_count > 0 && i < STORE_NUSER; i++)
-		p->user[i] = store_param(p, store_array(b->users,
-		    b->user_count, sizeof(*b->users), store_user_fields[i]));
+		p->user[i] = store_array(p, b->users,
+		    b->user_count, sizeof(*b->users), store_user_fields[i]);
 	if (b->user_count > 0) {
 		struct store_buf d = { 0 };
 
 		for (size_t i = 0; i < b->user_count; i++)
 			store_arr_add(&d, b->users[i].disabled ? "t" : "f");
-		p->user[STORE_NUSER] = store_param(p, store_arr_end(&d));
+		p->user[STORE_NUSER] = store_arr_end(p, &d);
 	}
 	for (size_t i = 0; b->group_count > 0 && i < STORE_NGROUP; i++)
-		p->group[i] = store_param(p, store_array(b->groups,
-		    b->group_count, sizeof(*b->groups), store_group_fields[i]));
+		p->group[i] = store_array(p, b->groups,
+		    b->group_count, sizeof(*b->groups), store_group_fields[i]);
 	if (b->group_count > 0)
 		store_params_members(p, b);
 	if (b->member_change_count > 0)
@@ -276,17 +333,17 @@ store_params_build(struct store_params *p, const struct store_batch *b)
 	if (b->deleted_count > 0) {
 		struct store_buf gone = { 0 };
 
-		p->deleted = store_param(p, store_array(b->deleted_ids,
-		    b->deleted_count, sizeof(char *), 0));
+		p->deleted = store_array(p, b->deleted_ids,
+		    b->deleted_count, sizeof(char *), 0);
 		for (size_t i = 0; i < b->deleted_count; i++)
 			if (!b->deleted_left[i])
 				store_arr_add(&gone, b->deleted_ids[i]);
 		if (gone.len > 0)
-			p->deleted_gone = store_param(p, store_arr_end(&gone));
+			p->deleted_gone = store_arr_end(p, &gone);
 	}
 	if (b->present_count > 0)
-		p->present = store_param(p, store_array(b->present_ids,
-		    b->present_count, sizeof(char *), 0));
+		p->present = store_array(p, b->present_ids,
+		    b->present_count, sizeof(char *), 0);
 	if (b->cookie_len > 0)
 		p->cookie = store_param(p, store_hex(b->cookie, b->cookie_len));
 }

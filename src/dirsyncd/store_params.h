@@ -13,6 +13,8 @@
  * functions' parameters) and of a group (id .. description). */
 #define STORE_NUSER 12
 #define STORE_NGROUP 5
+/* How much of the first repaired value the log shows. */
+#define STORE_REPAIRED_SHOWN 96
 
 /* Every parameter of one write, built before anything is queued so that
  * running out of memory leaves nothing half sent.  pgconn copies what
@@ -27,6 +29,9 @@ struct store_params {
 	char *deleted, *present, *cookie;
 	char *deleted_gone;            /* deleted, not just out of view */
 	bool oom;                      /* something could not be built */
+	/* Values that were not valid UTF-8: each bad byte became U+FFFD. */
+	unsigned repaired;
+	char first_repaired[STORE_REPAIRED_SHOWN]; /* the first, as sent */
 };
 
 void store_params_build(struct store_params *p, const struct store_batch *b);

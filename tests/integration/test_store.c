@@ -842,6 +842,64 @@ test_state(void)
 
 /* Every character the array literal must protect, and NULL against the
  * word NULL. */
+/* Bytes that are not UTF-8 (a server with syntax checks off, a binary
+ * attribute mapped by mistake) would make PostgreSQL refuse the whole
+ * batch, and the mirror would retry the same entry for ever.  Each bad
+ * byte is stored as U+FFFD instead, and well-formed text around it is
+ * kept. */
+static void
+test_invalid_utf8(void)
+{
+	static const char *const bad[] = {
+		"J\xf6rg",                 /* Latin-1 */
+		"\xc3",                    /* cut short */
+		"a\xc0\x80z",              /* overlong NUL */
+		"\xed\xa0\x80",            /* surrogate */
+		"\xf4\x90\x80\x80 \xc3\xa9", /* above U+10FFFF, then é */
+	};
+	static const char *const want[] = {
+		"J\xef\xbf\xbdrg",
+		"\xef\xbf\xbd",
+		"a\xef\xbf\xbd\xef\xbf\xbdz",
+		"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd",
+		"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd \xc3\xa9",
+	};
+	struct store_batch b = { 0 };
+	struct store_user *u;
+	char id[32];
+	bool all = true;
+	const char *member[] = { "cn=\xff,ou=groups,dc=example,dc=com", NULL };
+
+	for (size_t i = 0; i < DS_ARRAY_SIZE(bad); i++) {
+		snprintf(id, sizeof(id), "utf-%zu", i);
+		u = add_user(&b, id, id, NULL);
+		free(u->full_name);
+		u->full_name = xdup(bad[i]);
+	}
+	add_group(&b, "utf-group", "utf-group", member);
+	printf("# the store logs the next warning on purpose\n");
+	check(write_batch(&b).result == STORE_OK, "invalid UTF-8: the batch "
+	    "is written");
+	for (size_t i = 0; i < DS_ARRAY_SIZE(bad); i++) {
+		const char *p[1] = { id };
+		char *got;
+
+		snprintf(id, sizeof(id), "utf-%zu", i);
+		got = sqlp("SELECT full_name FROM dir_user WHERE id = $1", 1, p);
+		if (strcmp(got, want[i]) != 0) {
+			printf("#   %s: got '%s'\n", id, got);
+			all = false;
+		}
+		free(got);
+	}
+	check(all, "invalid UTF-8: each bad byte is U+FFFD, the rest kept");
+	check_sql("invalid UTF-8: in a member DN too",
+	    "cn=\xef\xbf\xbd,ou=groups,dc=example,dc=com",
+	    "SELECT member_dn FROM dir_group_member WHERE group_id = "
+	    "'utf-group'");
+	store_batch_free(&b);
+}
+
 static void
 test_roundtrip(void)
 {
@@ -1658,6 +1716,7 @@ main(int argc, char **argv)
 			test_failure();
 			test_state();
 			test_roundtrip();
+			test_invalid_utf8();
 			test_duplicates();
 			test_group_resent();
 			test_member_diff();
