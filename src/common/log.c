@@ -11,6 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "utf8.h"
+
 #define LOG_LINE_MAX 2048
 
 enum log_level log_current_level = LOG_LEVEL_INFO;
@@ -100,29 +102,59 @@ log_level_name(enum log_level level)
 static void
 log_append_escaped(char *buf, size_t size, size_t *len, const char *src)
 {
-	for (const unsigned char *p = (const unsigned char *)src; *p; p++) {
+	const unsigned char *p = (const unsigned char *)src;
+
+	while (*p) {
 		char tmp[5];
-		size_t n;
+		size_t n, seq = 1;
 
 		if (*p == '\n') {
 			memcpy(tmp, "\\n", 3);
 		} else if (*p < 0x20 || *p == 0x7f) {
 			snprintf(tmp, sizeof(tmp), "\\x%02x", *p);
-		} else {
+		} else if (*p < 0x80) {
 			tmp[0] = (char)*p;
 			tmp[1] = '\0';
+		} else if ((seq = utf8_char_len(p, strnlen((const char *)p, 4))) > 0) {
+			memcpy(tmp, p, seq);
+			tmp[seq] = '\0';
+		} else {
+			/* Not UTF-8 (a server's error text, a DN): shown, not
+			 * passed on. */
+			snprintf(tmp, sizeof(tmp), "\\x%02x", *p);
+			seq = 1;
 		}
 		n = strlen(tmp);
 		/* When it does not fit, fill the buffer with what does: the
-		 * line stays a prefix and later appends find no room. */
+		 * line stays a prefix and later appends find no room
+		 * (log_format_line() then drops a character cut in half). */
 		if (*len + n >= size)
 			n = size - 1 - *len;
 		memcpy(buf + *len, tmp, n);
 		*len += n;
+		p += seq;
 		if (*len == size - 1)
 			break;
 	}
 	buf[*len] = '\0';
+}
+
+/* A line cut to its buffer may end in part of a character: drop that
+ * part.  Everything else in the line is ASCII or whole characters, and
+ * a line that is not UTF-8 is shown by the journal as a blob. */
+static size_t
+log_trim_cut_char(char *buf, size_t len)
+{
+	size_t i = len;
+
+	while (i > 0 && len - i < 3 && ((unsigned char)buf[i - 1] & 0xc0) == 0x80)
+		i--;
+	if (i > 0 && (unsigned char)buf[i - 1] >= 0xc0 &&
+	    utf8_char_len(buf + i - 1, len - (i - 1)) != len - (i - 1)) {
+		len = i - 1;
+		buf[len] = '\0';
+	}
+	return len;
 }
 
 static void
@@ -165,7 +197,7 @@ log_format_line(char *buf, size_t size, enum log_target target,
 		log_append(buf, size, &len, " ");
 	}
 	log_append_escaped(buf, size, &len, msg);
-	return len;
+	return log_trim_cut_char(buf, len);
 }
 
 static void

@@ -105,6 +105,13 @@ test_format_escapes(void **state)
 		{ NULL, "del\x7f", "info: del\\x7f" },
 		{ NULL, "two\n\nlines\n", "info: two\\n\\nlines\\n" },
 		{ NULL, "caf\xc3\xa9 \\ \"q\"", "info: caf\xc3\xa9 \\ \"q\"" },
+		/* Not UTF-8: shown as \xNN, so the line stays UTF-8 (the
+		 * journal shows a line that is not as a blob). */
+		{ NULL, "J\xf6rg", "info: J\\xf6rg" },
+		{ NULL, "\xc0\x80 \xed\xa0\x80 \xf4\x90\x80\x80",
+		    "info: \\xc0\\x80 \\xed\\xa0\\x80 \\xf4\\x90\\x80\\x80" },
+		{ NULL, "cut \xe2\x82", "info: cut \\xe2\\x82" },
+		{ NULL, "\xe2\x82\xac \xf0\x9f\x98\x80", "info: \xe2\x82\xac \xf0\x9f\x98\x80" },
 		{ NULL, "100% sure %s", "info: 100% sure %s" },
 		{ "conn=\nldap", "m", "info: conn=\\nldap m" },
 		{ "req=\x02", "m\x03", "info: req=\\x02 m\\x03" },
@@ -167,6 +174,35 @@ test_format_truncation(void **state)
 			assert_int_equal(strlen((char *)buf), n);
 			assert_memory_equal(buf, full, n);
 		}
+	}
+}
+
+/* A line cut to its buffer never ends in part of a character: for
+ * every size, the result is the longest prefix that is whole UTF-8. */
+static void
+test_format_truncation_utf8(void **state)
+{
+	/* "info: " then 2-, 3- and 4-byte characters between letters. */
+	static const char msg[] = "a\xc3\xa9" "b\xe2\x82\xac" "c\xf0\x9f\x98\x80" "d";
+	char full[64];
+	size_t full_len = log_format_line(full, sizeof(full), LOG_TARGET_SYSLOG,
+	    LOG_LEVEL_INFO, NULL, msg, NULL);
+
+	assert_string_equal(full, "info: a\xc3\xa9" "b\xe2\x82\xac" "c\xf0\x9f\x98\x80" "d");
+	for (size_t size = 1; size <= full_len + 1; size++) {
+		char buf[64];
+		size_t n = log_format_line(buf, size, LOG_TARGET_SYSLOG,
+		    LOG_LEVEL_INFO, NULL, msg, NULL);
+		size_t want = size - 1 < full_len ? size - 1 : full_len;
+
+		/* back to the start of a character */
+		while (want > 0 && want < full_len &&
+		    ((unsigned char)full[want] & 0xc0) == 0x80)
+			want--;
+		if (n != want)
+			fail_msg("size %zu: got %zu bytes, want %zu", size, n, want);
+		assert_int_equal(strlen(buf), n);
+		assert_memory_equal(buf, full, n);
 	}
 }
 
@@ -331,6 +367,7 @@ main(void)
 		cmocka_unit_test(test_format_stderr_timestamp),
 		cmocka_unit_test(test_format_escapes),
 		cmocka_unit_test(test_format_truncation),
+		cmocka_unit_test(test_format_truncation_utf8),
 		cmocka_unit_test(test_format_size_one),
 		cmocka_unit_test(test_level_names),
 		cmocka_unit_test(test_enabled),
