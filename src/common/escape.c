@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "utf8.h"
+
 /* ---- a growable byte buffer ---------------------------------------------
  * Outputs are input-sized, so allocation failure is reported (compat.h)
  * rather than aborting: oom is sticky and checked once at the end. */
@@ -119,45 +121,6 @@ hex_value(unsigned char c)
 	if (c >= 'a' && c <= 'f')
 		return c - 'a' + 10;
 	return -1;
-}
-
-/* Length of the well-formed UTF-8 sequence at s (RFC 3629 §4, Unicode
- * table 3-7), or 0 if there is none: overlong forms, surrogates, code
- * points above U+10FFFF, truncated sequences and stray continuation bytes
- * are all rejected, octet by octet. */
-static size_t
-utf8_seq_len(const unsigned char *s, size_t n)
-{
-	unsigned char c = s[0];
-	unsigned char lo = 0x80, hi = 0xbf;
-	size_t len;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		len = 2;
-	else if (c >= 0xe0 && c <= 0xef)
-		len = 3;
-	else if (c >= 0xf0 && c <= 0xf4)
-		len = 4;
-	else
-		return 0;
-	if (n < len)
-		return 0;
-	if (c == 0xe0)
-		lo = 0xa0;      /* overlong */
-	else if (c == 0xed)
-		hi = 0x9f;      /* surrogates */
-	else if (c == 0xf0)
-		lo = 0x90;      /* overlong */
-	else if (c == 0xf4)
-		hi = 0x8f;      /* above U+10FFFF */
-	if (s[1] < lo || s[1] > hi)
-		return 0;
-	for (size_t i = 2; i < len; i++)
-		if (s[i] < 0x80 || s[i] > 0xbf)
-			return 0;
-	return len;
 }
 
 static uint32_t
@@ -307,7 +270,7 @@ fold_into(struct sbuf *b, const unsigned char *s, size_t len)
 			sbuf_putc(b, to_lower(s[i++]));
 			continue;
 		}
-		n = utf8_seq_len(s + i, len - i);
+		n = utf8_char_len(s + i, len - i);
 		if (n == 0) {
 			sbuf_putc(b, s[i++]);
 			continue;
@@ -339,7 +302,7 @@ is_control(unsigned char c)
 static bool
 copy_utf8_seq(struct sbuf *b, const unsigned char *s, size_t len, size_t *i)
 {
-	size_t n = utf8_seq_len(s + *i, len - *i);
+	size_t n = utf8_char_len(s + *i, len - *i);
 
 	if (n < 2)
 		return false;
