@@ -7,56 +7,11 @@
 #include <time.h>
 
 #include "ctl.h"
-#include "ctl_client.h"
+#include "ctl_reply.h"
 #include "status_proto.h"
 #include "xmlin.h"
 
-/* Fetch one reply; prints the reason and returns NULL on failure. */
-static char *
-ctl_status_fetch(const struct ctl_globals *g, const char *command, size_t *len)
-{
-	struct ds_error err = { "" };
-	char *reply = ctl_client_exchange(g->socket_path, command, g->timeout_ms,
-	    len, &err);
-
-	if (reply == NULL)
-		fprintf(stderr, "dirsyncctl: %s\n", err.msg);
-	return reply;
-}
-
-/* Parse a reply and check it is a protocol document this build reads. */
-static struct xmlin_doc *
-ctl_status_parse(const char *reply, size_t len, const struct xmlin_node **root)
-{
-	struct ds_error err = { "" };
-	struct xmlin_doc *doc = xmlin_parse(reply, len, &err);
-	const char *proto;
-
-	if (doc == NULL) {
-		fprintf(stderr, "dirsyncctl: bad reply from dirsyncd: %s\n", err.msg);
-		return NULL;
-	}
-	*root = xmlin_root(doc);
-	proto = xmlin_attr(doc, *root, "protocol");
-	if (strcmp(xmlin_name(*root), "dirsync") != 0 || proto == NULL ||
-	    atoi(proto) != STATUS_PROTO_VERSION) {
-		fprintf(stderr,
-		    "dirsyncctl: dirsyncd speaks status protocol %s, this dirsyncctl speaks %d\n",
-		    proto ? proto : "(unknown)", STATUS_PROTO_VERSION);
-		xmlin_free(doc);
-		return NULL;
-	}
-	return doc;
-}
-
 /* Print an <error> reply if that is what came back; returns 1 if so. */
-static const char *
-ctl_attr(const struct xmlin_doc *doc, const struct xmlin_node *n, const char *a)
-{
-	const char *v = n ? xmlin_attr(doc, n, a) : NULL;
-	return v ? v : "-";
-}
-
 static int
 ctl_status_print_error(const struct xmlin_doc *doc, const struct xmlin_node *root)
 {
@@ -158,7 +113,7 @@ ctl_status_exec(int argc, char **argv, const struct ctl_globals *g)
 			return CTL_EXIT_USAGE;
 		}
 	}
-	reply = ctl_status_fetch(g, STATUS_CMD_STATUS, &len);
+	reply = ctl_reply_fetch(g, STATUS_CMD_STATUS, &len);
 	if (reply == NULL)
 		return CTL_EXIT_FAIL;
 	if (xml) {
@@ -166,7 +121,7 @@ ctl_status_exec(int argc, char **argv, const struct ctl_globals *g)
 		free(reply);
 		return CTL_EXIT_OK;
 	}
-	doc = ctl_status_parse(reply, len, &root);
+	doc = ctl_reply_parse(reply, len, &root);
 	free(reply);
 	if (doc == NULL)
 		return CTL_EXIT_FAIL;
@@ -192,10 +147,10 @@ ctl_health_exec(int argc, char **argv, const struct ctl_globals *g)
 		fprintf(stderr, "dirsyncctl health: takes no arguments\n");
 		return CTL_EXIT_USAGE;
 	}
-	reply = ctl_status_fetch(g, STATUS_CMD_HEALTH, &len);
+	reply = ctl_reply_fetch(g, STATUS_CMD_HEALTH, &len);
 	if (reply == NULL)
 		return CTL_EXIT_FAIL;
-	doc = ctl_status_parse(reply, len, &root);
+	doc = ctl_reply_parse(reply, len, &root);
 	free(reply);
 	if (doc == NULL)
 		return CTL_EXIT_FAIL;
@@ -220,7 +175,7 @@ ctl_raw_exec(int argc, char **argv, const struct ctl_globals *g)
 		fprintf(stderr, "dirsyncctl raw: needs exactly one LINE argument\n");
 		return CTL_EXIT_USAGE;
 	}
-	reply = ctl_status_fetch(g, argv[1], &len);
+	reply = ctl_reply_fetch(g, argv[1], &len);
 	if (reply == NULL)
 		return CTL_EXIT_FAIL;
 	fwrite(reply, 1, len, stdout);

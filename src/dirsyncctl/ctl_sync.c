@@ -9,77 +9,38 @@
 #include <unistd.h>
 
 #include "ctl.h"
-#include "ctl_client.h"
+#include "ctl_reply.h"
 #include "status_proto.h"
 #include "xmlin.h"
 
 #define CTL_SYNC_POLL_MS 200
-
-static const char *
-ctl_sync_attr(const struct xmlin_doc *doc, const struct xmlin_node *n,
-    const char *name)
-{
-	const char *v = xmlin_attr(doc, n, name);
-	return v ? v : "-";
-}
-
-/* Fetch and parse one reply; NULL after printing why. */
-static struct xmlin_doc *
-ctl_sync_ask(const struct ctl_globals *g, const char *command,
-    const struct xmlin_node **root)
-{
-	struct ds_error err = { "" };
-	struct xmlin_doc *doc;
-	size_t len;
-	char *reply = ctl_client_exchange(g->socket_path, command, g->timeout_ms,
-	    &len, &err);
-
-	if (reply == NULL) {
-		fprintf(stderr, "dirsyncctl: %s\n", err.msg);
-		return NULL;
-	}
-	doc = xmlin_parse(reply, len, &err);
-	free(reply);
-	if (doc == NULL) {
-		fprintf(stderr, "dirsyncctl: bad reply from dirsyncd: %s\n", err.msg);
-		return NULL;
-	}
-	*root = xmlin_root(doc);
-	if (atoi(ctl_sync_attr(doc, *root, "protocol")) != STATUS_PROTO_VERSION) {
-		fprintf(stderr, "dirsyncctl: dirsyncd speaks status protocol %s, this dirsyncctl speaks %d\n",
-		    ctl_sync_attr(doc, *root, "protocol"), STATUS_PROTO_VERSION);
-		xmlin_free(doc);
-		return NULL;
-	}
-	return doc;
-}
 
 static void
 ctl_sync_print(const struct xmlin_doc *doc, const struct xmlin_node *s)
 {
 	const struct xmlin_node *e;
 
-	printf("mirror      %s, %s since %s\n", ctl_sync_attr(doc, s, "mode"),
-	    ctl_sync_attr(doc, s, "phase"), ctl_sync_attr(doc, s, "since"));
+	printf("mirror      %s, %s since %s\n", ctl_attr(doc, s, "mode"),
+	    ctl_attr(doc, s, "phase"), ctl_attr(doc, s, "since"));
 	if (xmlin_attr(doc, s, "mode-reason") != NULL)
-		printf("  chosen    %s\n", ctl_sync_attr(doc, s, "mode-reason"));
-	printf("  server    %s\n", ctl_sync_attr(doc, s, "server"));
-	printf("  base      %s\n", ctl_sync_attr(doc, s, "base"));
+		printf("  chosen    %s\n", ctl_attr(doc, s, "mode-reason"));
+	printf("  server    %s\n", ctl_attr(doc, s, "server"));
+	printf("  base      %s\n", ctl_attr(doc, s, "base"));
 	printf("  users %s, groups %s, memberships %s, dangling managers %s\n",
-	    ctl_sync_attr(doc, s, "users"), ctl_sync_attr(doc, s, "groups"),
-	    ctl_sync_attr(doc, s, "memberships"),
-	    ctl_sync_attr(doc, s, "dangling-managers"));
+	    ctl_attr(doc, s, "users"), ctl_attr(doc, s, "groups"),
+	    ctl_attr(doc, s, "memberships"),
+	    ctl_attr(doc, s, "dangling-managers"));
 	printf("  last change %s, cookie saved %s (%s s ago), lag %s s\n",
-	    ctl_sync_attr(doc, s, "last-change"), ctl_sync_attr(doc, s, "cookie-saved"),
-	    ctl_sync_attr(doc, s, "cookie-age"), ctl_sync_attr(doc, s, "lag"));
+	    ctl_attr(doc, s, "last-change"), ctl_attr(doc, s, "cookie-saved"),
+	    ctl_attr(doc, s, "cookie-age"), ctl_attr(doc, s, "lag"));
 	printf("  entries received %s, batches written %s\n",
-	    ctl_sync_attr(doc, s, "entries"), ctl_sync_attr(doc, s, "batches"));
-	if (strcmp(ctl_sync_attr(doc, s, "guard"), "0") != 0)
+	    ctl_attr(doc, s, "entries"), ctl_attr(doc, s, "batches"));
+	if (strcmp(ctl_attr(doc, s, "guard"), "0") != 0)
 		printf("  DELETE GUARD: %s users held back from deletion (still mirrored).\n"
 		    "  Check the directory, then run: dirsyncctl sync --confirm-deletes\n",
-		    ctl_sync_attr(doc, s, "guard"));
+		    ctl_attr(doc, s, "guard"));
 	if ((e = xmlin_child(s, "last-error")) != NULL)
-		printf("  last error at %s: %s\n", ctl_sync_attr(doc, e, "at"),
+		printf("  last error at %s: %s\n", ctl_attr(doc, e, "at"),
 		    xmlin_text(doc, e));
 }
 
@@ -87,24 +48,20 @@ static int
 ctl_sync_show(const struct ctl_globals *g, bool xml)
 {
 	const struct xmlin_node *root, *s;
-	struct ds_error err = { "" };
 	struct xmlin_doc *doc;
 	size_t len;
 	int rc = CTL_EXIT_FAIL;
 
 	if (xml) {
-		char *reply = ctl_client_exchange(g->socket_path, STATUS_CMD_SYNC,
-		    g->timeout_ms, &len, &err);
+		char *reply = ctl_reply_fetch(g, STATUS_CMD_SYNC, &len);
 
-		if (reply == NULL) {
-			fprintf(stderr, "dirsyncctl: %s\n", err.msg);
+		if (reply == NULL)
 			return CTL_EXIT_FAIL;
-		}
 		fwrite(reply, 1, len, stdout);
 		free(reply);
 		return CTL_EXIT_OK;
 	}
-	doc = ctl_sync_ask(g, STATUS_CMD_SYNC, &root);
+	doc = ctl_reply_ask(g, STATUS_CMD_SYNC, &root);
 	if (doc == NULL)
 		return CTL_EXIT_FAIL;
 	if ((s = xmlin_child(root, "sync")) != NULL) {
@@ -127,7 +84,7 @@ ctl_sync_wait(const struct ctl_globals *g, unsigned wait_s)
 
 	for (;;) {
 		const struct xmlin_node *root, *s;
-		struct xmlin_doc *doc = ctl_sync_ask(g, STATUS_CMD_SYNC, &root);
+		struct xmlin_doc *doc = ctl_reply_ask(g, STATUS_CMD_SYNC, &root);
 		char line[256];
 		bool done = false;
 
@@ -140,15 +97,15 @@ ctl_sync_wait(const struct ctl_globals *g, unsigned wait_s)
 			return CTL_EXIT_FAIL;
 		}
 		snprintf(line, sizeof(line), "%s: %s users, %s groups, %s entries received",
-		    ctl_sync_attr(doc, s, "phase"), ctl_sync_attr(doc, s, "users"),
-		    ctl_sync_attr(doc, s, "groups"), ctl_sync_attr(doc, s, "entries"));
+		    ctl_attr(doc, s, "phase"), ctl_attr(doc, s, "users"),
+		    ctl_attr(doc, s, "groups"), ctl_attr(doc, s, "entries"));
 		if (strcmp(line, last) != 0) {
 			printf("%s\n", line);
 			fflush(stdout);
 			snprintf(last, sizeof(last), "%s", line);
 		}
-		done = strcmp(ctl_sync_attr(doc, s, "phase"), "persist") == 0;
-		if (strcmp(ctl_sync_attr(doc, s, "phase"), "guard") == 0) {
+		done = strcmp(ctl_attr(doc, s, "phase"), "persist") == 0;
+		if (strcmp(ctl_attr(doc, s, "phase"), "guard") == 0) {
 			ctl_sync_print(doc, s);
 			xmlin_free(doc);
 			return CTL_EXIT_FAIL;
@@ -168,13 +125,13 @@ static int
 ctl_sync_confirm(const struct ctl_globals *g)
 {
 	const struct xmlin_node *root, *r;
-	struct xmlin_doc *doc = ctl_sync_ask(g, STATUS_CMD_CONFIRM_DELETES, &root);
+	struct xmlin_doc *doc = ctl_reply_ask(g, STATUS_CMD_CONFIRM_DELETES, &root);
 	int rc = CTL_EXIT_FAIL;
 
 	if (doc == NULL)
 		return CTL_EXIT_FAIL;
 	if ((r = xmlin_child(root, "result")) != NULL) {
-		bool ok = strcmp(ctl_sync_attr(doc, r, "ok"), "true") == 0;
+		bool ok = strcmp(ctl_attr(doc, r, "ok"), "true") == 0;
 
 		fprintf(ok ? stdout : stderr, "%s%s\n", ok ? "" : "dirsyncctl: ",
 		    xmlin_text(doc, r));
