@@ -102,13 +102,11 @@ ctl_client_exchange(const char *socket_path, const char *line,
 
 		if (ctl_client_wait(fd, POLLIN, deadline) <= 0)
 			goto timeout;
+		/* Room, at most, for STATUS_MAX_REPLY bytes, one more that
+		 * shows a reply is longer, and the NUL. */
 		if (used + 1 >= cap) {
-			if (cap >= STATUS_MAX_REPLY) {
-				ds_error_set(err, "%s: reply larger than %d bytes",
-				    socket_path, STATUS_MAX_REPLY);
-				goto fail;
-			}
-			cap *= 2;
+			cap = cap < (STATUS_MAX_REPLY + 2) / 2 ? 2 * cap :
+			    STATUS_MAX_REPLY + 2;
 			buf = ds_realloc(buf, cap);
 		}
 		n = recv(fd, buf + used, cap - used - 1, MSG_DONTWAIT);
@@ -122,6 +120,11 @@ ctl_client_exchange(const char *socket_path, const char *line,
 			goto fail;
 		}
 		used += (size_t)n;
+		if (used > STATUS_MAX_REPLY) {
+			ds_error_set(err, "%s: reply larger than %d bytes",
+			    socket_path, STATUS_MAX_REPLY);
+			goto fail;
+		}
 	}
 	close(fd);
 	free(req);

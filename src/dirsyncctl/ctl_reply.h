@@ -6,6 +6,7 @@
 #ifndef DS_CTL_REPLY_H
 #define DS_CTL_REPLY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include "ctl.h"
 #include "xmlin.h"
@@ -21,6 +22,15 @@ struct xmlin_doc *ctl_reply_parse(const char *reply, size_t len,
 /* Both: the document answering command, or NULL after printing why. */
 struct xmlin_doc *ctl_reply_ask(const struct ctl_globals *g,
     const char *command, const struct xmlin_node **root);
+/* Whether the reply is the daemon's <error>; if so its text and code are
+ * printed. */
+bool ctl_reply_print_error(const struct xmlin_doc *doc,
+    const struct xmlin_node *root);
+/* The child element name of root, the answer the command asked for;
+ * NULL after printing why not: the daemon's <error> (its text and
+ * code), or that the reply holds no such element. */
+const struct xmlin_node *ctl_reply_element(const struct xmlin_doc *doc,
+    const struct xmlin_node *root, const char *name);
 /* Attribute name of n, or "-" when n or the attribute is missing. */
 const char *ctl_attr(const struct xmlin_doc *doc, const struct xmlin_node *n,
     const char *name);

@@ -1,5 +1,6 @@
 /* ctl_status.c - `dirsyncctl status`, `health` and `raw`: ask the daemon's
  * status socket and render the XML reply for people (or print it). */
+#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,25 +12,19 @@
 #include "status_proto.h"
 #include "xmlin.h"
 
-/* Print an <error> reply if that is what came back; returns 1 if so. */
-static int
-ctl_status_print_error(const struct xmlin_doc *doc, const struct xmlin_node *root)
-{
-	const struct xmlin_node *e = xmlin_child(root, "error");
-
-	if (e == NULL)
-		return 0;
-	/* code is required by status.xsd, but the reply is not validated:
-	 * a daemon's bug must not become this program's crash. */
-	fprintf(stderr, "dirsyncctl: dirsyncd: %s (%s)\n", xmlin_text(doc, e),
-	    ctl_attr(doc, e, "code"));
-	return 1;
-}
-
+/* text, a number of seconds, for people; "-" when it is not one (a
+ * daemon's bug must not print nonsense, and atoll() of junk is 0). */
 static void
-ctl_status_uptime(char *buf, size_t size, long long s)
+ctl_status_uptime(char *buf, size_t size, const char *text)
 {
-	if (s >= 86400)
+	char *end;
+	long long s;
+
+	errno = 0;
+	s = strtoll(text, &end, 10);
+	if (end == text || *end != '\0' || errno != 0 || s < 0)
+		snprintf(buf, size, "-");
+	else if (s >= 86400)
 		snprintf(buf, size, "%lldd %lldh", s / 86400, s % 86400 / 3600);
 	else if (s >= 3600)
 		snprintf(buf, size, "%lldh %lldm", s / 3600, s % 3600 / 60);
@@ -68,7 +63,7 @@ ctl_status_render(const struct xmlin_doc *doc, const struct xmlin_node *root)
 	const struct xmlin_node *err;
 	char up[32];
 
-	ctl_status_uptime(up, sizeof(up), atoll(ctl_attr(doc, daemon, "uptime")));
+	ctl_status_uptime(up, sizeof(up), ctl_attr(doc, daemon, "uptime"));
 	printf("dirsyncd %s, pid %s, up %s (since %s)\n",
 	    ctl_attr(doc, daemon, "version"), ctl_attr(doc, daemon, "pid"), up,
 	    ctl_attr(doc, daemon, "started"));
@@ -125,7 +120,8 @@ ctl_status_exec(int argc, char **argv, const struct ctl_globals *g)
 	free(reply);
 	if (doc == NULL)
 		return CTL_EXIT_FAIL;
-	if (ctl_status_print_error(doc, root))
+	/* The summary shows whatever the document holds, '-' for the rest. */
+	if (ctl_reply_print_error(doc, root))
 		rc = CTL_EXIT_FAIL;
 	else
 		ctl_status_render(doc, root);
@@ -154,8 +150,7 @@ ctl_health_exec(int argc, char **argv, const struct ctl_globals *g)
 	free(reply);
 	if (doc == NULL)
 		return CTL_EXIT_FAIL;
-	if (!ctl_status_print_error(doc, root) &&
-	    (h = xmlin_child(root, "health")) != NULL) {
+	if ((h = ctl_reply_element(doc, root, "health")) != NULL) {
 		bool ok = strcmp(ctl_attr(doc, h, "ok"), "true") == 0;
 
 		printf("%s: %s\n", ok ? "healthy" : "unhealthy", xmlin_text(doc, h));

@@ -64,11 +64,9 @@ ctl_sync_show(const struct ctl_globals *g, bool xml)
 	doc = ctl_reply_ask(g, STATUS_CMD_SYNC, &root);
 	if (doc == NULL)
 		return CTL_EXIT_FAIL;
-	if ((s = xmlin_child(root, "sync")) != NULL) {
+	if ((s = ctl_reply_element(doc, root, "sync")) != NULL) {
 		ctl_sync_print(doc, s);
 		rc = CTL_EXIT_OK;
-	} else if ((s = xmlin_child(root, "error")) != NULL) {
-		fprintf(stderr, "dirsyncctl: dirsyncd: %s\n", xmlin_text(doc, s));
 	}
 	xmlin_free(doc);
 	return rc;
@@ -90,10 +88,9 @@ ctl_sync_wait(const struct ctl_globals *g, unsigned wait_s)
 
 		if (doc == NULL)
 			return CTL_EXIT_FAIL;
-		s = xmlin_child(root, "sync");
+		s = ctl_reply_element(doc, root, "sync");
 		if (s == NULL) {
 			xmlin_free(doc);
-			fprintf(stderr, "dirsyncctl: the directory mirror is not running\n");
 			return CTL_EXIT_FAIL;
 		}
 		snprintf(line, sizeof(line), "%s: %s users, %s groups, %s entries received",
@@ -130,14 +127,12 @@ ctl_sync_confirm(const struct ctl_globals *g)
 
 	if (doc == NULL)
 		return CTL_EXIT_FAIL;
-	if ((r = xmlin_child(root, "result")) != NULL) {
+	if ((r = ctl_reply_element(doc, root, "result")) != NULL) {
 		bool ok = strcmp(ctl_attr(doc, r, "ok"), "true") == 0;
 
 		fprintf(ok ? stdout : stderr, "%s%s\n", ok ? "" : "dirsyncctl: ",
 		    xmlin_text(doc, r));
 		rc = ok ? CTL_EXIT_OK : CTL_EXIT_FAIL;
-	} else if ((r = xmlin_child(root, "error")) != NULL) {
-		fprintf(stderr, "dirsyncctl: dirsyncd: %s\n", xmlin_text(doc, r));
 	}
 	xmlin_free(doc);
 	return rc;
