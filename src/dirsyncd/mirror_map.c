@@ -59,10 +59,12 @@ static const char *
 mirror_map_uid_start(const char *v)
 {
 	size_t len = strlen(v), backslashes = 0;
-	const char *hash = strrchr(v, '#'), *close = v + len - 2;
+	const char *hash = strrchr(v, '#'), *close;
 
-	if (hash == NULL || hash == v || len < 4 || v[len - 1] != 'B' ||
-	    *close != '\'' || hash[1] != '\'' || hash + 1 >= close)
+	if (hash == NULL || hash == v || len < 4 || v[len - 1] != 'B')
+		return NULL;
+	close = v + len - 2;
+	if (*close != '\'' || hash[1] != '\'' || hash + 1 >= close)
 		return NULL;
 	for (const char *p = hash + 2; p < close; p++)
 		if (*p != '0' && *p != '1')
