@@ -280,6 +280,19 @@ fold_into(struct sbuf *b, const unsigned char *s, size_t len)
 	}
 }
 
+char *
+text_casefold(const char *s, size_t len, size_t *outlen)
+{
+	struct sbuf b = { 0 };
+	char *out;
+
+	fold_into(&b, (const unsigned char *)s, len);
+	*outlen = b.len;
+	if ((out = sbuf_finish(&b)) == NULL)
+		*outlen = 0;
+	return out;
+}
+
 /* ---- escaping ------------------------------------------------------------ */
 
 static void

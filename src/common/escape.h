@@ -103,6 +103,13 @@ int dn_normalize(const char *dn, char **out, struct ds_error *err)
 int dn_normalize_parsed(const char *dn, char **out, struct ds_error *err)
     DS_MUSTCHECK;
 
+/* len bytes of s case-folded as dn_normalize() folds attribute values
+ * (ASCII, and the Unicode folding described there); bytes that are not
+ * UTF-8 are copied as they are.  For caseIgnore matching of values that
+ * are not DNs.  A new NUL-terminated string (the caller frees) of
+ * *outlen bytes, which may differ from len; NULL when out of memory. */
+char *text_casefold(const char *s, size_t len, size_t *outlen) DS_MUSTCHECK;
+
 /* The parent of a normalised DN: a pointer into ndn just after its first
  * RDN separator, or NULL for a one-RDN DN or the root "".  Returns a
  * borrowed pointer valid as long as ndn. */

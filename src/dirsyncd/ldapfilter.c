@@ -338,6 +338,45 @@ prepare_dn(struct node *n)
 		n->ndn = NULL; /* a bare name, or not a DN: compared as text */
 }
 
+/* v replaced by its case-folded form (text_casefold); -1 when memory
+ * ran out. */
+static int
+fold_value(struct value *v)
+{
+	size_t len;
+	char *f;
+
+	if (v->v == NULL)
+		return 0;
+	if ((f = text_casefold(v->v, v->len, &len)) == NULL)
+		return -1;
+	free(v->v);
+	v->v = f;
+	v->len = len;
+	return 0;
+}
+
+/* A caseIgnore assertion is folded once, here, and each value it meets
+ * in value_match(): then "Jörg" matches "JÖRG" as the server's own
+ * matching rule says, not only ASCII letters.  Otherwise the DirSync
+ * source, which applies the filter itself, would take an entry whose
+ * value differs from the filter in the case of a non-ASCII letter for
+ * one that left the filter, and delete it until the next reconcile. */
+static int
+fold_assertion(struct parser *p, struct node *n)
+{
+	int rc = 0;
+
+	if (n->vkind != VALUE_CASELESS)
+		return 0;
+	rc |= fold_value(&n->val);
+	rc |= fold_value(&n->initial);
+	rc |= fold_value(&n->final_);
+	for (size_t i = 0; i < n->nany; i++)
+		rc |= fold_value(&n->any[i]);
+	return rc < 0 ? parse_fail(p, "out of memory") : 0;
+}
+
 static int
 parse_item(struct parser *p, struct node *n)
 {
@@ -358,7 +397,7 @@ parse_item(struct parser *p, struct node *n)
 		if (p->s[p->pos] == '*')
 			return parse_fail(p, "'*' is only allowed after '='");
 		prepare_dn(n);
-		return 0;
+		return fold_assertion(p, n);
 	}
 	if (c != '=')
 		return parse_fail(p, "'=', '~=', '>=', '<=' or ':' expected");
@@ -366,7 +405,7 @@ parse_item(struct parser *p, struct node *n)
 	if (parse_eq_or_sub(p, n) < 0)
 		return -1;
 	prepare_dn(n);
-	return 0;
+	return fold_assertion(p, n);
 }
 
 static int parse_filter(struct parser *p, unsigned depth, struct node **out);
@@ -595,7 +634,7 @@ order_cmp(const struct node *n, const char *v, size_t len)
 }
 
 static enum tri
-value_match(const struct node *n, const char *v, size_t len)
+value_match_folded(const struct node *n, const char *v, size_t len)
 {
 	int64_t x;
 
@@ -621,6 +660,25 @@ value_match(const struct node *n, const char *v, size_t len)
 	default:
 		return TRI_FALSE;
 	}
+}
+
+/* One value against an item: a caseIgnore value is folded first, as the
+ * assertion was (fold_assertion). */
+static enum tri
+value_match(const struct node *n, const char *v, size_t len)
+{
+	char *folded = NULL;
+	enum tri r;
+
+	if (n->vkind == VALUE_CASELESS && (n->kind == NODE_EQ ||
+	    n->kind == NODE_SUB || n->kind == NODE_GE || n->kind == NODE_LE)) {
+		if ((folded = text_casefold(v, len, &len)) == NULL)
+			return TRI_UNDEFINED;
+		v = folded;
+	}
+	r = value_match_folded(n, v, len);
+	free(folded);
+	return r;
 }
 
 /* Any value matching is TRUE; else any Undefined is Undefined. */

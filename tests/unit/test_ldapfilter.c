@@ -170,6 +170,48 @@ test_match_group(void **state)
 	ldapconn_entry_free(e);
 }
 
+/* caseIgnore values compare as the server compares them: letters beyond
+ * ASCII fold too (Latin, Greek, Cyrillic, as dn_normalize folds), in
+ * equality, substrings and ordering; octet attributes do not fold. */
+static void
+test_match_non_ascii(void **state)
+{
+	static const struct {
+		const char *filter;
+		bool want;
+	} t[] = {
+		{ "(l=M\xc3\xbcnchen)", true },           /* München */
+		{ "(l=M\xc3\x9cNCHEN)", true },           /* MÜNCHEN */
+		{ "(l=m\xc3\xbcnchen)", true },
+		{ "(l=Munchen)", false },
+		{ "(l=*\xc3\x9cNCH*)", true },             /* *ÜNCH* */
+		{ "(l=M\xc3\x9c*)", true },                /* MÜ* */
+		{ "(l=*CHEN)", true },
+		{ "(department=\xd0\x9e\xd0\xa2\xd0\x94\xd0\x95\xd0\x9b)", true }, /* ОТДЕЛ */
+		{ "(department=*\xd1\x82\xd0\xb4*)", true },   /* *тд* */
+		{ "(title=\xce\xb1\xce\xb2\xce\xb3)", true },  /* αβγ against ΑΒΓ */
+		{ "(l>=M\xc3\x9cNCHEN)", true },
+		{ "(l<=m\xc3\xbcnchen)", true },
+		{ "(l<=ma)", false },
+		/* octets: no folding */
+		{ "(objectGUID=\\37\\3b\\a0\\a4\\5d\\e5\\36\\46\\bc\\36\\0a\\12\\d8\\f9\\1d\\00)", true },
+		/* not UTF-8: compared byte for byte */
+		{ "(description=\\ff)", false },
+		{ "(info=\\ff\\c3)", true },
+	};
+	struct ldapconn_entry *e = make_user();
+
+	(void)state;
+	add(e, "l", "M\xc3\xbcnchen");
+	add(e, "department", "\xd0\xbe\xd1\x82\xd0\xb4\xd0\xb5\xd0\xbb"); /* отдел */
+	add(e, "title", "\xce\x91\xce\x92\xce\x93");                      /* ΑΒΓ */
+	add(e, "info", "\xff\xc3");
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		if (matches(t[i].filter, e) != t[i].want)
+			fail_msg("%s: want %s", t[i].filter, t[i].want ? "match" : "no match");
+	ldapconn_entry_free(e);
+}
+
 static void
 test_organizational_unit_shorthand(void **state)
 {
@@ -344,6 +386,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_match_user),
 		cmocka_unit_test(test_match_group),
+		cmocka_unit_test(test_match_non_ascii),
 		cmocka_unit_test(test_organizational_unit_shorthand),
 		cmocka_unit_test(test_parse_errors),
 		cmocka_unit_test(test_depth),
