@@ -23,6 +23,10 @@
 
 #define STATUS_MAX_CLIENTS 64
 #define STATUS_WRITE_TIMEOUT_MS 5000
+/* After accept() fails for want of descriptors, how long the listener
+ * rests: the pending connection keeps the socket readable, and retrying
+ * at once spins the loop and floods the log. */
+#define STATUS_ACCEPT_PAUSE_MS 1000
 
 struct status_client;
 
@@ -35,11 +39,16 @@ struct status_server {
 	void *arg;
 	struct status_client *clients;  /* doubly linked list */
 	unsigned nclients;
+	struct event *accept_resume;    /* listener paused: re-enables it */
 };
 
 struct status_client {
 	struct status_server *server;
 	struct bufferevent *bev;
+	/* The whole command within client_timeout: a bufferevent read
+	 * timeout restarts at every byte, and one byte now and then would
+	 * hold a slot for ever. */
+	struct event *deadline;
 	struct status_client *prev, *next;
 	int replied;                    /* reply queued; closing after flush */
 };
@@ -56,6 +65,8 @@ status_client_free(struct status_client *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	s->nclients--;
+	if (c->deadline != NULL)
+		event_free(c->deadline);
 	bufferevent_free(c->bev);
 	free(c);
 }
@@ -85,6 +96,7 @@ status_client_reply(struct status_client *c, const char *command)
 		doc = xmlout_finish(x, &len);
 	}
 	bufferevent_disable(c->bev, EV_READ);
+	event_del(c->deadline);
 	if (doc != NULL)
 		bufferevent_write(c->bev, doc, len);
 	xmlout_free(x);
@@ -108,6 +120,11 @@ status_client_handle_input(struct status_client *c)
 	}
 	if (len > 0 && line[len - 1] == '\r')
 		line[--len] = '\0';
+	/* A NUL would end the command early for the handler ("health\0x"
+	 * taken for health): make it a byte no command has. */
+	for (char *z = memchr(line, '\0', len); z != NULL;
+	    z = memchr(z, '\0', len - (size_t)(z - line)))
+		*z = '?';
 	if (len >= STATUS_MAX_REQUEST) {
 		free(line);
 		log_obj_debug("status", "client cut off reason=request-too-long");
@@ -145,6 +162,15 @@ status_client_event_cb(struct bufferevent *bev, short what, void *arg)
 }
 
 static void
+status_client_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	log_obj_debug("status", "client cut off reason=timeout");
+	status_client_free(arg);
+}
+
+static void
 status_server_accept(struct status_server *s, evutil_socket_t fd)
 {
 	struct status_client *c;
@@ -160,8 +186,15 @@ status_server_accept(struct status_server *s, evutil_socket_t fd)
 	c = ds_calloc(1, sizeof(*c));
 	c->server = s;
 	c->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (c->bev == NULL) {
-		evutil_closesocket(fd);
+	c->deadline = evtimer_new(s->base, status_client_deadline_cb, c);
+	if (c->bev == NULL || c->deadline == NULL ||
+	    evtimer_add(c->deadline, &rtv) < 0) {
+		if (c->deadline != NULL)
+			event_free(c->deadline);
+		if (c->bev != NULL)
+			bufferevent_free(c->bev);
+		else
+			evutil_closesocket(fd);
 		free(c);
 		return;
 	}
@@ -174,7 +207,7 @@ status_server_accept(struct status_server *s, evutil_socket_t fd)
 	bufferevent_setwatermark(c->bev, EV_READ, 0, STATUS_MAX_REQUEST);
 	bufferevent_setcb(c->bev, status_client_read_cb, status_client_write_cb,
 	    status_client_event_cb, c);
-	bufferevent_set_timeouts(c->bev, &rtv, &wtv);
+	bufferevent_set_timeouts(c->bev, NULL, &wtv);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 }
 
@@ -189,13 +222,32 @@ status_listener_cb(struct evconnlistener *l, evutil_socket_t fd,
 }
 
 static void
+status_accept_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct status_server *s = arg;
+
+	(void)fd;
+	(void)what;
+	evconnlistener_enable(s->listener);
+}
+
+/* EMFILE and friends: the connection stays queued and the socket stays
+ * readable, so retrying at once would spin the loop.  Rest a moment
+ * (one warning per pause); clients already connected are served
+ * meanwhile and free their descriptors. */
+static void
 status_listener_error_cb(struct evconnlistener *l, void *arg)
 {
-	(void)l;
-	(void)arg;
-	/* EMFILE and friends: libevent retries on the next readiness. */
-	log_obj_warning("status", "accept failed err=\"%s\"",
-	    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+	struct status_server *s = arg;
+	struct timeval pause = status_tv(STATUS_ACCEPT_PAUSE_MS);
+
+	log_obj_warning("status", "accept failed err=\"%s\"; not accepting "
+	    "for %d ms", evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()),
+	    STATUS_ACCEPT_PAUSE_MS);
+	if (s->accept_resume == NULL ||
+	    evconnlistener_disable(l) < 0 ||
+	    evtimer_add(s->accept_resume, &pause) < 0)
+		evconnlistener_enable(l);
 }
 
 /* Is somebody answering on path?  Then it is not ours to remove. */
@@ -290,6 +342,7 @@ status_server_new(struct event_base *base, const char *path, unsigned mode,
 		return NULL;
 	}
 	evconnlistener_set_error_cb(s->listener, status_listener_error_cb);
+	s->accept_resume = evtimer_new(base, status_accept_resume_cb, s);
 	log_obj_info("status", "listening socket=%s mode=%04o", path, mode);
 	return s;
 }
@@ -308,6 +361,8 @@ status_server_free(struct status_server *s)
 		return;
 	while (s->clients)
 		status_client_free(s->clients);
+	if (s->accept_resume != NULL)
+		event_free(s->accept_resume);
 	evconnlistener_free(s->listener);
 	unlink(s->path);
 	free(s->path);
