@@ -175,12 +175,39 @@ daemon_pg_state_changed(struct pgconn *pg, enum pgconn_state state, void *arg)
 }
 
 static void
+daemon_migrate_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+
+	(void)fd;
+	(void)what;
+	if (migrate_get_state(d->migrate) == MIGRATE_FAILED)
+		pgconn_restart(d->pg, "trying the schema migration again");
+}
+
+/* A failed migration is not left until the connection happens to drop:
+ * it may have failed on the session itself (statement_timeout set for
+ * the role, then reset), so it is tried again in a new one. */
+static void
 daemon_migrate_done(struct migrate *m, enum migrate_state result, void *arg)
 {
+	struct daemon *d = arg;
+
 	(void)m;
-	if (result == MIGRATE_DONE)
+	if (result == MIGRATE_DONE) {
 		sdnotify_status("schema version %d", migrate_binary_version());
-	daemon_update_mirror(arg);
+		backoff_reset(&d->migrate_backoff);
+		if (d->migrate_retry != NULL)
+			evtimer_del(d->migrate_retry);
+	} else if (result == MIGRATE_FAILED && d->migrate_retry != NULL) {
+		unsigned ms = backoff_next_ms_random(&d->migrate_backoff);
+		struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+
+		log_obj_info("migrate", "trying again in a new session in %u ms",
+		    ms);
+		evtimer_add(d->migrate_retry, &tv);
+	}
+	daemon_update_mirror(d);
 }
 
 static void
@@ -333,6 +360,12 @@ daemon_init(struct daemon *d, struct config *cfg, struct ds_error *err)
 	d->sig_hup = daemon_add_signal(d, SIGHUP);
 	d->maintenance = event_new(d->base, -1, EV_PERSIST, daemon_maintenance_cb, d);
 	event_add(d->maintenance, &second);
+	/* From a second up to the retry maximum, at least a minute: a
+	 * migration that fails for good (permissions, encoding) is not
+	 * retried in a tight loop. */
+	backoff_init(&d->migrate_backoff, 1000,
+	    cfg->retry_backoff_max_ms > 60000 ? cfg->retry_backoff_max_ms : 60000);
+	d->migrate_retry = evtimer_new(d->base, daemon_migrate_retry_cb, d);
 	d->watchdog_usec = sdnotify_watchdog_usec();
 	if (d->watchdog_usec) {
 		struct timeval half = { (time_t)(d->watchdog_usec / 2 / 1000000),
@@ -387,6 +420,8 @@ daemon_cleanup(struct daemon *d)
 	migrate_free(d->migrate);
 	if (d->maintenance)
 		event_free(d->maintenance);
+	if (d->migrate_retry)
+		event_free(d->migrate_retry);
 	if (d->watchdog)
 		event_free(d->watchdog);
 	if (d->sig_term)

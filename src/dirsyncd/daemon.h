@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <time.h>
+#include "backoff.h"
 #include "compat.h"
 
 struct config;
@@ -36,6 +37,10 @@ struct daemon {
 
 	struct event *sig_term, *sig_int, *sig_hup;
 	struct event *maintenance;      /* 1 s timer: counts, housekeeping */
+	/* A failed schema migration is tried again in a new session (a
+	 * role setting may have changed since), paced by this backoff. */
+	struct event *migrate_retry;
+	struct backoff migrate_backoff;
 	struct event *watchdog;         /* WATCHDOG=1 at half the interval */
 	unsigned long long watchdog_usec;
 	bool stopping;

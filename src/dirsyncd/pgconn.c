@@ -59,6 +59,8 @@ struct pgconn {
 	struct event *ev_timeout; /* CONNECTING: connect_timeout_ms */
 	struct event *ev_retry;   /* BACKOFF: time of the next attempt */
 	struct event *ev_kick;    /* made active to send queued queries */
+	struct event *ev_restart; /* made active by pgconn_restart() */
+	char restart_why[256];
 
 	struct pgquery *inflight; /* sent, results not complete */
 	struct pgquery *head;     /* queued, FIFO */
@@ -512,6 +514,27 @@ pgconn_on_retry(evutil_socket_t fd, short what, void *arg)
 		pgconn_connect(pg);
 }
 
+static void
+pgconn_on_restart(evutil_socket_t fd, short what, void *arg)
+{
+	struct pgconn *pg = arg;
+
+	(void)fd;
+	(void)what;
+	if (pg->state == PGCONN_READY || pg->state == PGCONN_CONNECTING)
+		pgconn_drop(pg, pg->restart_why);
+}
+
+void
+pgconn_restart(struct pgconn *pg, const char *why)
+{
+	if (pg->state != PGCONN_READY && pg->state != PGCONN_CONNECTING)
+		return;
+	log_obj_info(PGCONN_OBJ, "new session reason=\"%s\"", why);
+	snprintf(pg->restart_why, sizeof(pg->restart_why), "%s", why);
+	event_active(pg->ev_restart, 0, 0);
+}
+
 /* ---- results -------------------------------------------------------- */
 
 static bool
@@ -841,8 +864,9 @@ pgconn_new(struct event_base *base, const struct pgconn_settings *settings,
 	pg->ev_timeout = evtimer_new(base, pgconn_on_timeout, pg);
 	pg->ev_retry = evtimer_new(base, pgconn_on_retry, pg);
 	pg->ev_kick = event_new(base, -1, 0, pgconn_on_kick, pg);
+	pg->ev_restart = event_new(base, -1, 0, pgconn_on_restart, pg);
 	if (pg->ev_timeout == NULL || pg->ev_retry == NULL ||
-	    pg->ev_kick == NULL)
+	    pg->ev_kick == NULL || pg->ev_restart == NULL)
 		fatal("pgconn: cannot create events: out of memory");
 	return pg;
 }
@@ -889,6 +913,7 @@ pgconn_free(struct pgconn *pg)
 	event_free(pg->ev_timeout);
 	event_free(pg->ev_retry);
 	event_free(pg->ev_kick);
+	event_free(pg->ev_restart);
 	explicit_bzero(pg->password, strlen(pg->password));
 	free(pg->password);
 	free(pg->conninfo);

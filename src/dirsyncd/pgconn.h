@@ -59,6 +59,12 @@ void pgconn_reconfigure(struct pgconn *pg,
  * Not from inside one of this connection's callbacks (that is refused
  * with fatal()): defer it to the loop instead. */
 void pgconn_free(struct pgconn *pg);
+/* Ends the session on the next turn of the loop (queued queries fail as
+ * on a lost connection) and connects again after the usual backoff: for
+ * an owner whose session keeps failing where a new one might not (a role
+ * setting such as statement_timeout changed since it began).  Safe from
+ * inside a callback; a no-op unless connecting or ready. */
+void pgconn_restart(struct pgconn *pg, const char *why);
 
 enum pgconn_state pgconn_get_state(const struct pgconn *pg);
 const char *pgconn_state_name(enum pgconn_state state);

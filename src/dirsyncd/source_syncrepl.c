@@ -60,8 +60,16 @@ syncrepl_leave(struct source *src)
 static void
 syncrepl_cookie(struct source *src, const struct syncrepl_proto_cookie *c)
 {
-	if (c->val != NULL && !src->stopped)
-		src->sink.cookie(src->sink.arg, c->val, c->len);
+	if (c->val == NULL || src->stopped)
+		return;
+	/* Kept, it would be resumed from as if it named a state: see
+	 * syncrepl_proto_cookie_names_state(). */
+	if (!syncrepl_proto_cookie_names_state(c->val, c->len)) {
+		log_obj_debug("mirror", "cookie without a CSN not kept cookie=\"%.*s\"",
+		    (int)(c->len < 64 ? c->len : 64), (const char *)c->val);
+		return;
+	}
+	src->sink.cookie(src->sink.arg, c->val, c->len);
 }
 
 /* RFC 4533 §3.2/§3.3: each entry carries a Sync State control with its
@@ -264,13 +272,24 @@ syncrepl_start(struct ldapconn *lc, const struct source_params *p,
 		.done = syncrepl_on_done,
 	};
 
+	/* A stored cookie that names no state (an earlier version kept
+	 * them) is no cookie: a full refresh, whose end deletes what the
+	 * server did not send. */
+	bool resume = syncrepl_proto_cookie_names_state(p->cookie, p->cookie_len);
+
+	if (!resume && p->cookie != NULL && p->cookie_len > 0)
+		log_obj_warning("mirror", "stored cookie names no state (no CSN); "
+		    "starting a full refresh cookie=\"%.*s\"",
+		    (int)(p->cookie_len < 64 ? p->cookie_len : 64),
+		    (const char *)p->cookie);
 	if (syncrepl_proto_request_encode(SYNCREPL_PROTO_MODE_REFRESH_AND_PERSIST,
-	    p->cookie, p->cookie_len, false, &req, &req_len, err) < 0)
+	    resume ? p->cookie : NULL, resume ? p->cookie_len : 0, false, &req,
+	    &req_len, err) < 0)
 		return NULL;
 	src = ds_calloc(1, sizeof(*src));
 	src->lc = lc;
 	src->sink = *sink;
-	src->full = p->cookie == NULL || p->cookie_len == 0;
+	src->full = !resume;
 	src->refreshing = true;
 	src->last_msg_ms = ds_monotonic_ms();
 	if (p->evbase != NULL) {

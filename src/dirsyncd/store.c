@@ -22,6 +22,9 @@
 #define STORE_OBJ "mirror=store"
 #define STORE_MAX_STEPS 16
 
+/* Writes failed on SQL errors in a row before the session is replaced. */
+#define STORE_FAILURES_NEW_SESSION 3
+
 /* ---- SQL ------------------------------------------------------------- */
 
 /* The batch statements are functions of schema/pg/ (002_mirror.sql and
@@ -193,6 +196,10 @@ struct store {
 	char *method;
 	double max_delete_ratio;
 	unsigned delete_window_ms; /* persist deletions counted over this */
+	/* Writes that failed on an SQL error in a row: past a few, the
+	 * session itself may be the cause (a statement_timeout set for the
+	 * role and since reset applies until it ends), so it is replaced. */
+	unsigned failed_in_row;
 	/* The pending guard's count when it was last logged, 0 for none:
 	 * deletions that join a guard already waiting are logged as news,
 	 * not as a new alarm. */
@@ -460,8 +467,16 @@ store_report_write(struct store_op *op)
 		log_at(op->lost ? LOG_LEVEL_WARNING : LOG_LEVEL_ERROR, STORE_OBJ,
 		    "batch rolled back source=%s err=\"%s\"", store_src(op),
 		    r->error);
+		if (op->s != NULL && !op->lost &&
+		    ++op->s->failed_in_row >= STORE_FAILURES_NEW_SESSION) {
+			op->s->failed_in_row = 0;
+			pgconn_restart(op->s->pg, "batches keep failing; a new "
+			    "session may not");
+		}
 	} else {
 		r->result = op->guard_tripped ? STORE_GUARD_TRIPPED : STORE_OK;
+		if (op->s != NULL)
+			op->s->failed_in_row = 0;
 		if (op->guard_tripped)
 			store_log_guard(op);
 		else if (op->guard_checked && op->s != NULL)

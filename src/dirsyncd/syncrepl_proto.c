@@ -482,3 +482,24 @@ syncrepl_proto_info_kind_name(enum syncrepl_proto_info_kind kind)
 	}
 	return "unknown";
 }
+
+bool
+syncrepl_proto_cookie_names_state(const void *cookie, size_t len)
+{
+	const char *c = cookie, *end = c + len;
+
+	if (cookie == NULL || len == 0)
+		return false;
+	if (len < 4 || memcmp(c, "rid=", 4) != 0)
+		return true;
+	/* OpenLDAP's form: comma-separated fields; a CSN set follows csn=. */
+	while (c < end) {
+		const char *comma = memchr(c, ',', (size_t)(end - c));
+		size_t n = (size_t)((comma != NULL ? comma : end) - c);
+
+		if (n > 4 && memcmp(c, "csn=", 4) == 0)
+			return true;
+		c += n + 1;
+	}
+	return false;
+}

@@ -162,6 +162,17 @@ void syncrepl_proto_uuid_format(const unsigned char uuid[16], char out[37]);
 int syncrepl_proto_uuid_parse(const char *text, unsigned char uuid[16],
     struct ds_error *err) DS_MUSTCHECK;
 
+/* Whether a cookie names a state of the directory a search can resume
+ * from.  OpenLDAP's syncprov sends "rid=NNN[,sid=SSS][,csn=...]", and
+ * when it commits changes out of CSN order (parallel writers) some
+ * entries come with a bare "rid=000": resumed from, that is no state at
+ * all, the server sends everything and ends with a refreshDelete, and
+ * the deletions in between are never reported.  Such a cookie (rid=
+ * without a non-empty csn=) names no state, as OpenLDAP's own consumer
+ * holds (it keeps only cookies with a CSN).  Any other non-empty cookie
+ * (389-ds's, for one) is taken as it is. */
+bool syncrepl_proto_cookie_names_state(const void *cookie, size_t len);
+
 /* "present", "add", "modify", "delete"; "unknown" otherwise.  Static. */
 const char *syncrepl_proto_state_name(enum syncrepl_proto_state state);
 /* "newcookie", "refreshDelete", "refreshPresent", "syncIdSet" (the

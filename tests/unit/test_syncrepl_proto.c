@@ -1195,10 +1195,46 @@ test_names_and_free(void **state)
 	syncrepl_proto_info_free(&iv);
 }
 
+/* Which cookies name a state to resume from: OpenLDAP's only with a
+ * CSN (parallel writers make syncprov send a bare rid=000), anything
+ * else as it is. */
+static void
+test_cookie_names_state(void **state)
+{
+	static const struct {
+		const char *cookie;
+		bool want;
+	} t[] = {
+		{ "rid=001,csn=20240102030405.123456Z#000000#000#000000", true },
+		{ "rid=000,sid=001,csn=20240102030405.123456Z#000000#001#000000", true },
+		{ "rid=000,csn=20240102030405.1Z#000000#000#000000;20240102030406.1Z#000000#001#000000", true },
+		{ "rid=000", false },
+		{ "rid=000,sid=001", false },
+		{ "rid=000,csn=", false },
+		{ "rid=000,xcsn=1", false },
+		{ "rid=", false },
+		/* 389-ds: host:port#bind DN:base:filter#change number */
+		{ "ldap.example.com:389#cn=dirsync,dc=example,dc=com:dc=example,dc=com:(objectClass=*)#42", true },
+		{ "x", true },
+		{ "", false },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		if (syncrepl_proto_cookie_names_state(t[i].cookie,
+		    strlen(t[i].cookie)) != t[i].want)
+			fail_msg("\"%s\": want %s", t[i].cookie,
+			    t[i].want ? "a state" : "no state");
+	assert_false(syncrepl_proto_cookie_names_state(NULL, 0));
+	/* Not NUL-terminated: only len bytes are read. */
+	assert_false(syncrepl_proto_cookie_names_state("rid=000,csn=1", 7));
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_cookie_names_state),
 		cmocka_unit_test(test_request_no_cookie),
 		cmocka_unit_test(test_request_cookie),
 		cmocka_unit_test(test_request_reload_hint),
