@@ -11,6 +11,18 @@
 T_PASSED=0
 T_FAILED=0
 
+# As scripts/test sets them, for a direct run against a sanitizer build:
+# leaks fail, the listed library leaks excepted, and undefined behaviour
+# stops the program with a stack.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$top_srcdir/tests/lsan.supp:print_suppressions=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+T_SANITIZER_RE='runtime error|AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|ERROR: [A-Za-z]*Sanitizer'
+
+# t_no_sanitizer_report FILE - true when FILE (a daemon's log) holds no
+# sanitizer report (the harness's daemons log their stderr there).
+t_no_sanitizer_report() { ! grep -E "$T_SANITIZER_RE" "$1"; }
+
 t_pass() {
 	T_PASSED=$((T_PASSED + 1))
 	printf 'ok - %s\n' "$1"

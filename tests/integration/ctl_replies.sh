@@ -25,10 +25,6 @@ set -euo pipefail
 # '&' in ${x/pattern/string} is just '&' (bash 5.2 would insert pattern).
 export LC_ALL=C
 shopt -u patsub_replacement 2>/dev/null || true
-# As scripts/test sets them, for a direct run against a sanitizer build.
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
-export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$top_srcdir/tests/lsan.supp:print_suppressions=0}
-export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
 FAKE_STATUS=${FAKE_STATUS:-$top_builddir/tests/integration/fake_status}
 [[ -x $DIRSYNCCTL ]] || harness_die "dirsyncctl not built: $DIRSYNCCTL (run make)"

@@ -33,10 +33,6 @@ set -euo pipefail
 # ${x//pattern/string} is just '&' (bash 5.2 would insert the pattern).
 export LC_ALL=C
 shopt -u patsub_replacement 2>/dev/null || true
-# As scripts/test sets them, for a direct run against a sanitizer build.
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
-export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$top_srcdir/tests/lsan.supp:print_suppressions=0}
-export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
 SOCK_CLIENT=${SOCK_CLIENT:-$top_builddir/tests/integration/sock_client}
 XSD=$top_srcdir/schema/status.xsd
@@ -170,8 +166,7 @@ rss_kb() { awk '$1 == "VmRSS:" { print $2 }' "/proc/$DIRSYNCD_PID/status"; }
 alive() { kill -0 "$DIRSYNCD_PID" 2>/dev/null; }
 is_ready() { [[ $(harness_conn_state "$1") == ready ]]; }
 schema_done() { [[ $(harness_schema_state) == 'done' ]]; }
-SANITIZER_RE='runtime error|AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|ERROR: [A-Za-z]*Sanitizer'
-no_sanitizer_report() { ! grep -E "$SANITIZER_RE" "$DIRSYNCD_LOG"; }
+no_sanitizer_report() { t_no_sanitizer_report "$DIRSYNCD_LOG"; }
 
 # ---- before the attack ------------------------------------------------------------
 
