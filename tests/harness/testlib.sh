@@ -22,6 +22,33 @@ T_SANITIZER_RE='runtime error|AddressSanitizer|LeakSanitizer|UndefinedBehaviorSa
 # t_no_sanitizer_report FILE - true when FILE (a daemon's log) holds no
 # sanitizer report (the harness's daemons log their stderr there).
 t_no_sanitizer_report() { ! grep -E "$T_SANITIZER_RE" "$1"; }
+# plain or sanitizer: what the build under test is (its Makefile says).
+# shellcheck disable=SC2034  # read by the tests
+T_BUILD_KIND=$(grep -q '^SAN_CFLAGS = .*-fsanitize' "${top_builddir:-.}/Makefile" \
+    2>/dev/null && echo sanitizer || echo plain)
+
+# Background processes of a test (writers, chaos loops): t_bg PID...
+# remembers them, and they are stopped (TERM, then waited for) at exit
+# whatever ends the test, or earlier by t_bg_stop PID...
+T_BG_PIDS=()
+t_bg() { T_BG_PIDS+=("$@"); }
+t_bg_stop() {
+	local pid
+	for pid in "$@"; do
+		kill -TERM "$pid" 2>/dev/null || true
+	done
+	for pid in "$@"; do
+		wait "$pid" 2>/dev/null || true
+	done
+}
+_t_bg_stop_all() { ((${#T_BG_PIDS[@]} == 0)) || t_bg_stop "${T_BG_PIDS[@]}"; }
+harness_on_exit _t_bg_stop_all
+
+# t_rand_ms MIN MAX - a random whole number in [MIN, MAX] ($RANDOM, so
+# a test that seeds RANDOM repeats its intervals); t_ms_to_s MS - "0.150"
+# for sleep.
+t_rand_ms() { echo $(($1 + RANDOM % ($2 - $1 + 1))); }
+t_ms_to_s() { printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)); }
 
 t_pass() {
 	T_PASSED=$((T_PASSED + 1))

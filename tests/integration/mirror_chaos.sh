@@ -53,35 +53,12 @@ CATCH_UP_S=30
 SEED=${MIRROR_CHAOS_SEED:-$$}
 RANDOM=$SEED
 ROUNDS=$(((ROUNDS + 1) / 2 * 2))     # even: the toggled member ends where it began
-BUILD_KIND=plain
-if grep -q '^SAN_CFLAGS = .*-fsanitize' "$top_builddir/Makefile" 2>/dev/null; then
-	BUILD_KIND=sanitizer
-fi
-harness_log "seed $SEED ($BUILD_KIND build)"
+harness_log "seed $SEED ($T_BUILD_KIND build)"
 
 # ---- helpers --------------------------------------------------------------------
 
 q() { pg_sql "$1" 2>&1 || true; }
 b64() { printf '%s' "$1" | base64 -w0; }
-
-# Background loops (chaos, writers): stopped at exit whatever ends the test.
-BG_PIDS=()
-bg_stop() {
-	local pid
-	for pid in "$@"; do
-		kill -TERM "$pid" 2>/dev/null || true
-	done
-	for pid in "$@"; do
-		wait "$pid" 2>/dev/null || true
-	done
-}
-bg_stop_all() { ((${#BG_PIDS[@]} == 0)) || bg_stop "${BG_PIDS[@]}"; }
-harness_on_exit bg_stop_all
-
-# rand_ms MIN MAX - a random whole number in [MIN, MAX].
-rand_ms() { echo $(($1 + RANDOM % ($2 - $1 + 1))); }
-# ms_to_s MS - "0.150" for sleep.
-ms_to_s() { printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)); }
 
 # The daemon's backends, terminated; prints how many.
 terminate_daemon_backends() {
@@ -103,7 +80,7 @@ chaos_terminate() {
 		if [[ $asap == asap ]]; then
 			asap=
 		else
-			sleep "$(ms_to_s "$(rand_ms "$lo" "$hi")")"
+			sleep "$(t_ms_to_s "$(t_rand_ms "$lo" "$hi")")"
 		fi
 		ph=$(harness_sync_phase 2>/dev/null) || ph='?'
 		n=$(terminate_daemon_backends) || n=error
@@ -121,9 +98,9 @@ start_chaos() {
 	: >"$CHAOS_LOG"
 	chaos_terminate "$2" "$3" "$CHAOS_LOG" "${4:-}" &
 	CHAOS_PID=$!
-	BG_PIDS+=("$CHAOS_PID")
+	t_bg "$CHAOS_PID"
 }
-stop_chaos() { bg_stop "$CHAOS_PID"; }
+stop_chaos() { t_bg_stop "$CHAOS_PID"; }
 # How many times the chaos loop terminated a backend [not in phase PHASE].
 chaos_kills() {
 	awk '$2 ~ /^[0-9]+$/ && $2 > 0 { n++ } END { print n + 0 }' "$CHAOS_LOG"
@@ -296,7 +273,7 @@ start_writers() {
 	for ((w = 1; w <= WRITERS; w++)); do
 		writer "$1" "$w" &
 		WRITER_PIDS+=("$!")
-		BG_PIDS+=("$!")
+		t_bg "$!"
 	done
 }
 # wait_writers TAG - wait for them; check they all got through.
@@ -388,9 +365,9 @@ start_writers restart
 for i in 1 2; do
 	# Each restart hits a connected daemon: wait for it to be back first.
 	wait_for "the daemon's PostgreSQL session" 15 daemon_has_backend || true
-	sleep "$(ms_to_s "$(rand_ms 300 800)")"
+	sleep "$(t_ms_to_s "$(t_rand_ms 300 800)")"
 	harness_stop_pg
-	sleep "$(ms_to_s "$(rand_ms 100 500)")"
+	sleep "$(t_ms_to_s "$(t_rand_ms 100 500)")"
 	harness_start_pg_again || harness_die "PostgreSQL did not start again"
 done
 wait_writers restart
@@ -541,8 +518,8 @@ q "DROP TRIGGER chaos_cookie_watch ON dir_sync_state" >/dev/null
 # ---- the end ----------------------------------------------------------------------
 
 no_duplicate_key_errors "all scenarios"
-t_check "no sanitizer report in the daemon log ($BUILD_KIND build)" no_sanitizer_report
+t_check "no sanitizer report in the daemon log ($T_BUILD_KIND build)" no_sanitizer_report
 harness_stop_dirsyncd
 t_eq "SIGTERM: exit status 0" 0 "$HARNESS_STOP_RC"
-t_check "no sanitizer report after the exit ($BUILD_KIND build)" no_sanitizer_report
+t_check "no sanitizer report after the exit ($T_BUILD_KIND build)" no_sanitizer_report
 t_done

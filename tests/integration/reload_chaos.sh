@@ -43,31 +43,11 @@ RSS_GROWTH_KB=${RELOAD_CHAOS_RSS_GROWTH_KB:-4096}
 CATCH_UP_S=30
 SEED=${RELOAD_CHAOS_SEED:-$$}
 RANDOM=$SEED
-BUILD_KIND=plain
-if grep -q '^SAN_CFLAGS = .*-fsanitize' "$top_builddir/Makefile" 2>/dev/null; then
-	BUILD_KIND=sanitizer
-fi
-harness_log "seed $SEED ($BUILD_KIND build)"
+harness_log "seed $SEED ($T_BUILD_KIND build)"
 
 # ---- helpers --------------------------------------------------------------------
 
 q() { pg_sql "$1" 2>&1 || true; }
-
-BG_PIDS=()
-bg_stop() {
-	local pid
-	for pid in "$@"; do
-		kill -TERM "$pid" 2>/dev/null || true
-	done
-	for pid in "$@"; do
-		wait "$pid" 2>/dev/null || true
-	done
-}
-bg_stop_all() { ((${#BG_PIDS[@]} == 0)) || bg_stop "${BG_PIDS[@]}"; }
-harness_on_exit bg_stop_all
-
-rand_ms() { echo $(($1 + RANDOM % ($2 - $1 + 1))); }
-ms_to_s() { printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)); }
 
 log_count() { harness_log_since "$1" | grep -cE -- "$2" || true; }
 no_sanitizer_report() { t_no_sanitizer_report "$DIRSYNCD_LOG"; }
@@ -162,7 +142,7 @@ storm() {
 		((n % 5 != 0)) || ph=$(harness_sync_phase 2>/dev/null) || ph='?'
 		echo "$(harness_now_ms) $name ${ph:-?}" >>"$log"
 		n=$((n + 1))
-		sleep "$(ms_to_s "$(rand_ms 20 100)")"
+		sleep "$(t_ms_to_s "$(t_rand_ms 20 100)")"
 	done
 }
 start_storm() {
@@ -170,7 +150,7 @@ start_storm() {
 	: >"$STORM_LOG"
 	storm "$2" "$STORM_LOG" &
 	STORM_PID=$!
-	BG_PIDS+=("$STORM_PID")
+	t_bg "$STORM_PID"
 }
 storm_sent() { grep -vc '^dead' "$STORM_LOG" || true; }
 storm_sent_of() { awk -v n="$1" '$2 == n { c++ } END { print c + 0 }' "$STORM_LOG"; }
@@ -255,7 +235,7 @@ check_storm initial "$mark" "$GEN0"
 t_check "initial: reaches persist" harness_sync_wait_phase persist 60
 caught_up initial
 t_eq "initial: every user mirrored" "$USERS" "$(q 'SELECT count(*) FROM dir_user')"
-t_check "initial: no sanitizer report ($BUILD_KIND build)" no_sanitizer_report
+t_check "initial: no sanitizer report ($T_BUILD_KIND build)" no_sanitizer_report
 harness_log "initial sync under a SIGHUP storm: $(($(harness_now_ms) - T0)) ms"
 
 # ---- 2. SIGHUP storm in persist while the directory changes --------------------------
@@ -294,7 +274,7 @@ WRITER_PIDS=()
 for ((w = 1; w <= WRITERS; w++)); do
 	writer "$w" $((STORM_S * 1000)) &
 	WRITER_PIDS+=("$!")
-	BG_PIDS+=("$!")
+	t_bg "$!"
 done
 start_storm persist $((STORM_S * 1000))
 for pid in "${WRITER_PIDS[@]}"; do wait "$pid" || true; done
@@ -314,7 +294,7 @@ t_eq "persist: the writers' users are all there" \
 health=$("$DIRSYNCCTL" -s "$HARNESS_STATUS_SOCKET" health 2>&1) && hrc=0 || hrc=$?
 t_eq "persist: dirsyncctl health exits 0 ($health)" 0 "$hrc"
 t_match "persist: dirsyncctl health says healthy" '^healthy' "$health"
-t_check "persist: no sanitizer report ($BUILD_KIND build)" no_sanitizer_report
+t_check "persist: no sanitizer report ($T_BUILD_KIND build)" no_sanitizer_report
 harness_log "persist storm: $rounds writer rounds, $(($(harness_now_ms) - T0)) ms"
 
 # ---- 3. a burst of SIGHUPs as fast as kill goes ------------------------------------
@@ -354,7 +334,7 @@ fd1=$(fd_count "$DIRSYNCD_PID")
 rss1=$(rss_kb "$DIRSYNCD_PID")
 t_eq "burst: no file descriptor leaked ($fd0 before)" "$fd0" "$fd1"
 harness_log "burst: VmRSS ${rss0} kB before, ${rss1} kB after"
-if [[ $BUILD_KIND == plain ]]; then
+if [[ $T_BUILD_KIND == plain ]]; then
 	t_check "burst: VmRSS grew by at most $RSS_GROWTH_KB kB (${rss0} -> ${rss1} kB)" \
 	    test $((rss1 - rss0)) -le "$RSS_GROWTH_KB"
 fi
@@ -365,8 +345,8 @@ harness_log "burst: $(($(harness_now_ms) - T0)) ms"
 
 # ---- the end ------------------------------------------------------------------------
 
-t_check "no sanitizer report in the daemon log ($BUILD_KIND build)" no_sanitizer_report
+t_check "no sanitizer report in the daemon log ($T_BUILD_KIND build)" no_sanitizer_report
 harness_stop_dirsyncd
 t_eq "SIGTERM: exit status 0" 0 "$HARNESS_STOP_RC"
-t_check "no sanitizer report after the exit ($BUILD_KIND build)" no_sanitizer_report
+t_check "no sanitizer report after the exit ($T_BUILD_KIND build)" no_sanitizer_report
 t_done

@@ -56,13 +56,8 @@ PROMPT_MS=1000           # "promptly": an answer within this
 
 # A sanitizer build keeps freed memory in quarantine: its resident size
 # says little about leaks (LeakSanitizer at exit does), so allow more.
-SANITIZERS=0
-if grep -q '^SAN_CFLAGS = .*-fsanitize' "$top_builddir/Makefile" 2>/dev/null; then
-	SANITIZERS=1
-fi
-RSS_GROWTH_MAX_KB=$((SANITIZERS ? 96 * 1024 : 6 * 1024))
-BUILD_KIND=plain
-((SANITIZERS == 0)) || BUILD_KIND=sanitizer
+RSS_GROWTH_MAX_KB=$((6 * 1024))
+[[ $T_BUILD_KIND == plain ]] || RSS_GROWTH_MAX_KB=$((96 * 1024))
 
 harness_init
 harness_start_slapd
@@ -527,7 +522,7 @@ t_check "SIGTERM: stopped within 5 s (${HARNESS_STOP_MS} ms)" \
 t_eq "SIGTERM: the 5 connected clients were closed (not timed out)" 5 \
     "$(count term-idle "hup >= 0 && hup < $((CLIENT_TIMEOUT_MS - 300))")"
 t_check "SIGTERM: socket file removed" test ! -e "$S"
-t_check "no sanitizer report in the daemon log ($BUILD_KIND build)" \
+t_check "no sanitizer report in the daemon log ($T_BUILD_KIND build)" \
     no_sanitizer_report
 
 t_done
