@@ -36,17 +36,22 @@ mirror_map_first(const struct ldapconn_entry *e, const char *attr)
 	return ds_strdup(v);
 }
 
+/* Called twice per entry: the values go on the stack unless an entry
+ * has more classes than any real one does. */
 static bool
 mirror_map_has_class(const struct ldapconn_entry *e, const char *cls)
 {
+	const char *stack[32], **vals = stack;
 	size_t n = ldapconn_entry_values(e, "objectClass", NULL, 0);
-	const char **vals = ds_calloc(n ? n : 1, sizeof(*vals));
 	bool found = false;
 
+	if (n > DS_ARRAY_SIZE(stack))
+		vals = ds_calloc(n, sizeof(*vals));
 	n = ldapconn_entry_values(e, "objectClass", vals, n);
 	for (size_t i = 0; i < n && !found; i++)
 		found = strcasecmp(vals[i], cls) == 0;
-	free(vals);
+	if (vals != stack)
+		free(vals);
 	return found;
 }
 

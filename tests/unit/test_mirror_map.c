@@ -789,6 +789,36 @@ test_ignored(void **state)
 
 /* Object class names compare case-insensitively (RFC 4512 §2.5), on
  * either side: what the server sends and what the map was given. */
+/* However many object classes an entry has, the one that matters is
+ * found: an earlier version looked at the first 64 only. */
+static void
+test_many_classes(void **state)
+{
+	static const size_t counts[] = { 1, 31, 32, 33, 64, 65, 200 };
+	struct store_batch b = { 0 };
+	struct attrmap map;
+
+	(void)state;
+	load("openldap", &map);
+	for (size_t i = 0; i < DS_ARRAY_SIZE(counts); i++) {
+		struct ldapconn_entry *e = ldapconn_entry_new("uid=a,dc=ex");
+		char cls[32];
+
+		assert_non_null(e);
+		for (size_t k = 1; k < counts[i]; k++) {
+			snprintf(cls, sizeof(cls), "auxClass%zu", k);
+			add(e, "objectClass", cls);
+		}
+		add(e, "objectClass", "inetOrgPerson");    /* the last one */
+		if (mirror_map_entry(&map, NULL, e, ID, &b, NULL, NULL) !=
+		    MIRROR_MAP_USER)
+			fail_msg("%zu classes, the user class last: not a user",
+			    counts[i]);
+		ldapconn_entry_free(e);
+	}
+	store_batch_free(&b);
+}
+
 static void
 test_class_case(void **state)
 {
@@ -1501,6 +1531,7 @@ main(void)
 		cmocka_unit_test(test_bad_dn),
 		cmocka_unit_test(test_ignored),
 		cmocka_unit_test(test_class_case),
+		cmocka_unit_test(test_many_classes),
 		cmocka_unit_test(test_scope),
 		cmocka_unit_test(test_value_with_nul),
 		cmocka_unit_test(test_unique_member_uid_edges),
