@@ -662,8 +662,19 @@ value_match_folded(const struct node *n, const char *v, size_t len)
 	}
 }
 
+/* Whether len bytes at v hold anything beyond ASCII. */
+static bool
+beyond_ascii(const char *v, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)v[i] >= 0x80)
+			return true;
+	return false;
+}
+
 /* One value against an item: a caseIgnore value is folded first, as the
- * assertion was (fold_assertion). */
+ * assertion was (fold_assertion).  An ASCII value needs no copy: the
+ * comparisons ignore ASCII case already, which is all its folding is. */
 static enum tri
 value_match(const struct node *n, const char *v, size_t len)
 {
@@ -671,7 +682,8 @@ value_match(const struct node *n, const char *v, size_t len)
 	enum tri r;
 
 	if (n->vkind == VALUE_CASELESS && (n->kind == NODE_EQ ||
-	    n->kind == NODE_SUB || n->kind == NODE_GE || n->kind == NODE_LE)) {
+	    n->kind == NODE_SUB || n->kind == NODE_GE || n->kind == NODE_LE) &&
+	    beyond_ascii(v, len)) {
 		if ((folded = text_casefold(v, len, &len)) == NULL)
 			return TRI_UNDEFINED;
 		v = folded;
